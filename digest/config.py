@@ -1,0 +1,282 @@
+"""`digest.toml` into a frozen, validated `Settings`.
+
+Every key but `[[feeds]]` has a default. An unknown key or a wrong value is a `ConfigError`
+naming the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+LOCALES = ("fr", "en")
+CONFIG_NAME = "digest.toml"
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    name: str = "Digest"
+    sender: str = "Digest <digest@localhost>"  # the `from` key
+    reply_to: str = ""
+    base_url: str = "https://digest.example.org"
+    locale: str = "en"
+    timezone: str = "UTC"
+    list_id: str = ""  # derived from base_url when empty
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    max_posts: int = 12
+    per_source_max: int = 3
+    subject: str = ""  # e.g. "{name} — {week_label}"; localised default when empty
+    pin: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    subscribers: Path
+    unsubscribe_url: str = ""  # with {token}; default: <base_url>/unsubscribe/{token}
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    url: str  # as written in digest.toml: names the feed in reports, posts and issue.json
+    location: str = ""  # what is fetched: the URL, or the path resolved beside digest.toml
+    name: str = ""  # overrides the feed's own title
+    weight: float = 1.0
+    categories: tuple[str, ...] = ()  # keep only posts in one of these (empty: all)
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path  # the digest.toml this came from
+    newsletter: NewsletterSettings
+    selection: SelectionSettings
+    delivery: DeliverySettings
+    feeds: tuple[FeedSettings, ...]
+    templates: Path
+    state: Path
+    issues: Path
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.newsletter.timezone)
+
+    @property
+    def unsubscribe_url(self) -> str:
+        base = self.newsletter.base_url.rstrip("/")
+        return self.delivery.unsubscribe_url or f"{base}/unsubscribe/{{token}}"
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "newsletter": {"name", "from", "reply_to", "base_url", "locale", "timezone", "list_id"},
+    "selection": {"max_posts", "per_source_max", "subject", "pin", "drop"},
+    "delivery": {"subscribers", "unsubscribe_url"},
+    "paths": {"templates", "state", "issues"},
+}
+_FEED_KEYS = {"url", "name", "weight", "categories"}
+
+
+def load_settings(path: Path, *, state: Path | None = None) -> Settings:
+    """Read and validate a `digest.toml`. `state` (or `$DIGEST_STATE`) overrides `.digest/`."""
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"configuration file not found: {path}",
+            hint="run `digest init` to create one, or pass --config PATH",
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_settings(raw, path, state=state)
+
+
+def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None) -> Settings:
+    where = _Where(path)
+    for key in raw:
+        if key not in _SECTIONS and key != "feeds":
+            where.fail(key, "unknown section or key", f"known: {', '.join(sorted([*_SECTIONS, 'feeds']))}")
+    tables = {name: _table(raw, name, where) for name in _SECTIONS}
+    for name, table in tables.items():
+        for key in table:
+            if key not in _SECTIONS[name]:
+                where.fail(f"{name}.{key}", "unknown key", f"known: {', '.join(sorted(_SECTIONS[name]))}")
+
+    n = tables["newsletter"]
+    newsletter = NewsletterSettings(
+        name=_str(n, "name", where, "newsletter", NewsletterSettings.name),
+        sender=_str(n, "from", where, "newsletter", NewsletterSettings.sender),
+        reply_to=_str(n, "reply_to", where, "newsletter", ""),
+        base_url=_url(n, "base_url", where, NewsletterSettings.base_url),
+        locale=_choice(n, "locale", where, "newsletter", LOCALES, "en"),
+        timezone=_zone(n, where),
+        list_id=_str(n, "list_id", where, "newsletter", ""),
+    )
+    s = tables["selection"]
+    selection = SelectionSettings(
+        max_posts=_int(s, "max_posts", where, SelectionSettings.max_posts),
+        per_source_max=_int(s, "per_source_max", where, SelectionSettings.per_source_max),
+        subject=_str(s, "subject", where, "selection", ""),
+        pin=_strings(s, "pin", where, "selection"),
+        drop=_strings(s, "drop", where, "selection"),
+    )
+    d = tables["delivery"]
+    unsubscribe_url = _str(d, "unsubscribe_url", where, "delivery", "")
+    if unsubscribe_url and "{token}" not in unsubscribe_url:
+        where.fail(
+            "delivery.unsubscribe_url",
+            "must contain {token}",
+            "e.g. https://example.org/unsubscribe/{token}",
+        )
+    delivery = DeliverySettings(
+        subscribers=where.resolve(_str(d, "subscribers", where, "delivery", "subscribers.csv")),
+        unsubscribe_url=unsubscribe_url,
+    )
+    p = tables["paths"]
+    env_state = os.environ.get("DIGEST_STATE")
+    state_dir = state or (Path(env_state) if env_state else None)
+    return Settings(
+        path=path,
+        newsletter=newsletter,
+        selection=selection,
+        delivery=delivery,
+        feeds=_feeds(raw.get("feeds"), where),
+        templates=where.resolve(_str(p, "templates", where, "paths", "templates")),
+        state=state_dir.resolve()
+        if state_dir
+        else where.resolve(_str(p, "state", where, "paths", ".digest")),
+        issues=where.resolve(_str(p, "issues", where, "paths", "issues")),
+    )
+
+
+class _Where:
+    """Names the file in every error, and resolves paths relative to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, hint: str | None = None) -> NoReturn:
+        raise ConfigError(f"{self.path}: {key}: {problem}", hint=hint)
+
+    def resolve(self, value: str) -> Path:
+        return (self.path.parent / Path(value).expanduser()).resolve()
+
+
+def _table(raw: dict[str, Any], name: str, where: _Where) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        where.fail(name, "must be a table", f"write it as [{name}]")
+    return dict(value)
+
+
+def _str(table: dict[str, Any], key: str, where: _Where, section: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        where.fail(f"{section}.{key}", f"must be a string, not {type(value).__name__}")
+    return str(value).strip()
+
+
+def _strings(table: dict[str, Any], key: str, where: _Where, section: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        where.fail(f"{section}.{key}", "must be a list of strings")
+    return tuple(value)
+
+
+def _int(table: dict[str, Any], key: str, where: _Where, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        where.fail(f"selection.{key}", f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def _choice(
+    table: dict[str, Any],
+    key: str,
+    where: _Where,
+    section: str,
+    choices: tuple[str, ...],
+    default: str,
+) -> str:
+    value = _str(table, key, where, section, default)
+    if value not in choices:
+        where.fail(
+            f"{section}.{key}",
+            f"{value!r} is not supported",
+            f"choose one of: {', '.join(choices)}",
+        )
+    return value
+
+
+def _url(table: dict[str, Any], key: str, where: _Where, default: str) -> str:
+    value = _str(table, key, where, "newsletter", default)
+    if not value.startswith(("https://", "http://")):
+        where.fail(
+            f"newsletter.{key}",
+            f"{value!r} is not an http(s) URL",
+            "e.g. https://digest.example.org",
+        )
+    return value.rstrip("/")
+
+
+def _zone(table: dict[str, Any], where: _Where) -> str:
+    value = _str(table, "timezone", where, "newsletter", "UTC")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        where.fail(
+            "newsletter.timezone",
+            f"unknown time zone {value!r}",
+            "use an IANA name such as Europe/Paris",
+        )
+    return value
+
+
+def _feeds(value: Any, where: _Where) -> tuple[FeedSettings, ...]:
+    if value is None:
+        where.fail("feeds", "no feeds configured", 'add at least one [[feeds]] table with url = "..."')
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        where.fail("feeds", "must be an array of tables", "write each feed as [[feeds]]")
+    feeds = []
+    for number, table in enumerate(value, start=1):
+        label = f"feeds[{number}]"
+        for key in table:
+            if key not in _FEED_KEYS:
+                where.fail(f"{label}.{key}", "unknown key", f"known: {', '.join(sorted(_FEED_KEYS))}")
+        url = table.get("url")
+        if not isinstance(url, str) or not url.strip():
+            where.fail(f"{label}.url", "missing or empty", 'e.g. url = "https://blog.example.org/feed.xml"')
+        weight = table.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            where.fail(f"{label}.weight", f"must be a number ≥ 0, not {weight!r}")
+        feeds.append(
+            FeedSettings(
+                url=str(url).strip(),
+                location=_feed_location(str(url).strip(), where),
+                name=_str(table, "name", where, label, ""),
+                weight=float(weight),
+                categories=_strings(table, "categories", where, label),
+            )
+        )
+    return tuple(feeds)
+
+
+def _feed_location(url: str, where: _Where) -> str:
+    """http(s) and file:// URLs stay as they are; a plain path is made absolute beside the file."""
+    if "://" in url:
+        if not url.startswith(("http://", "https://", "file://")):
+            where.fail("feeds.url", f"{url!r}: only http(s)://, file:// or a local path")
+        return url
+    return str(where.resolve(url))

@@ -1,0 +1,63 @@
+"""One error hierarchy. Each error names what is wrong and, when it can, what to do.
+
+Library code raises these; only the CLI turns them into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Root of every error digest raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(DigestError):
+    """A configuration file, key or command-line value is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class TemplateError(DigestError):
+    """A template is missing, does not parse, or uses an undefined variable (exit 2)."""
+
+    exit_code = 2
+
+
+class IssueFileError(DigestError):
+    """An `issue.json` cannot be read back (exit 2)."""
+
+    exit_code = 2
+
+
+class FeedError(DigestError):
+    """One feed could not be fetched or parsed; the run goes on without it."""
+
+    def __init__(self, url: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"feed {url}: {reason}", hint=hint)
+        self.url = url
+        self.reason = reason
+
+
+class SubscriberError(DigestError):
+    """A subscriber list cannot be read at all (a single bad row is a rejection, not this)."""
+
+    exit_code = 2
+
+
+class DeliveryError(DigestError):
+    """Messages could not be built or delivered."""
+
+
+class NothingToPublish(DigestError):
+    """The chosen week has no posts: no issue is written (exit 3)."""
+
+    exit_code = 3

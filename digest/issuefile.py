@@ -1,0 +1,128 @@
+"""`issue.json`: the frozen issue on disk. Same issue, same bytes; a bad edit names the field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from digest.errors import IssueFileError
+from digest.models import Image, Issue, Post, Section
+from digest.store import post_to_dict
+
+SCHEMA = 1
+ISSUE_FILE = "issue.json"
+
+
+def issue_to_json(issue: Issue) -> str:
+    data = asdict(issue)
+    data["sections"] = [
+        {"title": section.title, "posts": [post_to_dict(post) for post in section.posts]}
+        for section in issue.sections
+    ]
+    return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def read_issue(issue_dir: Path) -> Issue:
+    path = issue_dir / ISSUE_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise IssueFileError(f"{path}: not found", hint="build the issue first with `digest build`") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IssueFileError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    return issue_from_dict(data, path)
+
+
+def issue_from_dict(data: Any, path: Path) -> Issue:
+    field = _Fields(path)
+    if not isinstance(data, dict):
+        field.fail("(top level)", "must be an object")
+    if data.get("schema") != SCHEMA:
+        field.fail(
+            "schema",
+            f"unknown schema version {data.get('schema')!r}",
+            f"this digest reads schema {SCHEMA}",
+        )
+    sections = field.get(data, "sections", list)
+    return Issue(
+        newsletter=field.get(data, "newsletter", str),
+        week=field.get(data, "week", str),
+        locale=field.get(data, "locale", str),
+        subject=field.get(data, "subject", str),
+        preheader=field.get(data, "preheader", str),
+        intro=field.get(data, "intro", str, ""),
+        number=field.get(data, "number", (int, type(None)), None),
+        base_url=field.get(data, "base_url", str, ""),
+        sections=tuple(_section(section, f"sections[{i}]", field) for i, section in enumerate(sections)),
+    )
+
+
+class _Fields:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, name: str, problem: str, hint: str | None = None) -> Any:
+        raise IssueFileError(
+            f"{self.path}: {name}: {problem}",
+            hint=hint or "fix the field, then run `digest render`",
+        )
+
+    def get(self, data: Any, key: str, kind: Any, default: Any = ..., where: str = "") -> Any:
+        name = f"{where}.{key}" if where else key
+        if not isinstance(data, dict):
+            return self.fail(where or "(top level)", "must be an object")
+        if key not in data:
+            return default if default is not ... else self.fail(name, "missing")
+        value = data[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            return self.fail(name, f"has the wrong type ({type(value).__name__})")
+        return value
+
+
+def _section(data: Any, where: str, field: _Fields) -> Section:
+    posts = field.get(data, "posts", list, where=where)
+    return Section(
+        title=field.get(data, "title", str, "", where=where),
+        posts=tuple(_post(post, f"{where}.posts[{i}]", field) for i, post in enumerate(posts)),
+    )
+
+
+def _post(data: Any, where: str, field: _Fields) -> Post:
+    published = field.get(data, "published", str, where=where)
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        field.fail(f"{where}.published", f"{published!r} is not an ISO date-time")
+    if moment.tzinfo is None:
+        field.fail(f"{where}.published", "needs a UTC offset, e.g. 2026-11-20T08:00:00+00:00")
+    image = field.get(data, "image", (dict, type(None)), None, where=where)
+    return Post(
+        id=field.get(data, "id", str, where=where),
+        feed=field.get(data, "feed", str, "", where=where),
+        source=field.get(data, "source", str, "", where=where),
+        title=field.get(data, "title", str, where=where),
+        url=field.get(data, "url", str, where=where),
+        published=moment.astimezone(UTC),
+        author=field.get(data, "author", str, "", where=where),
+        categories=tuple(field.get(data, "categories", list, [], where=where)),
+        summary_html=field.get(data, "summary_html", str, "", where=where),
+        summary_text=field.get(data, "summary_text", str, "", where=where),
+        image=Image(
+            url=field.get(image, "url", str, where=f"{where}.image"),
+            alt=field.get(image, "alt", str, "", where=f"{where}.image"),
+            width=field.get(image, "width", (int, type(None)), None, where=f"{where}.image"),
+            height=field.get(image, "height", (int, type(None)), None, where=f"{where}.image"),
+        )
+        if image
+        else None,
+        language=field.get(data, "language", (str, type(None)), None, where=where),
+        comments=field.get(data, "comments", (int, type(None)), None, where=where),
+        shares=field.get(data, "shares", (int, type(None)), None, where=where),
+    )

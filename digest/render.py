@@ -1,0 +1,207 @@
+"""Render: an `Issue` into the inlined HTML email, its plain-text twin and the web version.
+
+Rendering happens once per issue. Subscriber-specific values are left as merge tokens
+(`%%<prefix>:name%%`) that `deliver` fills in per subscriber, so neither Jinja nor the CSS
+inliner ever runs in the per-subscriber loop. The prefix is derived from the issue itself:
+deterministic, and not guessable by a feed author who would like to smuggle one in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import textwrap
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import premailer
+
+from digest.errors import TemplateError
+from digest.i18n import long_date, translate
+from digest.issuefile import issue_to_json
+from digest.models import Issue, Post, RenderedIssue
+from digest.sanitize import safe_html
+from digest.selection import parse_week
+
+DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE_NAMES = ("email.html", "email.txt", "web.html")
+TEXT_WIDTH = 78
+
+
+@dataclass(frozen=True)
+class MergeField:
+    """Renders as a merge token; `deliver` replaces it with the subscriber's value."""
+
+    prefix: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"%%{self.prefix}:{self.name}%%"
+
+    def __html__(self) -> str:
+        return str(self)
+
+    def __getattr__(self, item: str) -> MergeField:
+        if item.startswith("_"):
+            raise AttributeError(item)
+        return MergeField(self.prefix, f"{self.name}.{item}")
+
+
+def template_environment(user_templates: Path | None) -> jinja2.Environment:
+    """User templates first, then the shipped defaults; `default/NAME` always means the shipped one."""
+    shipped = jinja2.FileSystemLoader(DEFAULT_TEMPLATES)
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"default": shipped})]
+    if user_templates and user_templates.is_dir():
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(shipped)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = wrap_text
+    return env
+
+
+def render_issue(issue: Issue, user_templates: Path | None = None) -> RenderedIssue:
+    env = template_environment(user_templates)
+    prefix = hashlib.sha256(issue_to_json(issue).encode("utf-8")).hexdigest()[:12]
+    context = template_context(issue, prefix)
+    html = _render(env, "email.html", context)
+    web = _render(env, "web.html", {**context, "web": True})
+    text = _render(env, "email.txt", context)
+    return RenderedIssue(html=inline_css(html), text=text, web=inline_css(web), token_prefix=prefix)
+
+
+def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
+    """Every variable a template receives; docs/templates.md lists them (a test keeps it so)."""
+    year, number = parse_week(issue.week)
+    monday = date.fromisocalendar(year, number, 1)
+    locale = issue.locale
+
+    def t(key: str, **values: object) -> str:
+        return translate(locale, key, **values)
+
+    subscriber = MergeField(prefix, "subscriber")
+    return {
+        "issue": issue,
+        "newsletter": issue.newsletter,
+        "locale": locale,
+        "dir": "ltr",
+        "subject": issue.subject,
+        "preheader": issue.preheader,
+        "intro": issue.intro,
+        "sections": [
+            {"title": section.title, "posts": [_post_view(post, locale) for post in section.posts]}
+            for section in issue.sections
+            if section.posts
+        ],
+        "week": issue.week,
+        "week_label": t("week_label", week_number=number, year=year),
+        "week_range": t(
+            "week_range",
+            start=long_date(monday, locale),
+            end=long_date(monday + timedelta(days=6), locale),
+        ),
+        "web_url": f"{issue.base_url}/issues/{issue.week}/" if issue.base_url else "",
+        "subscriber": subscriber,
+        "unsubscribe_url": MergeField(prefix, "unsubscribe_url"),
+        "greeting": MergeField(prefix, "greeting"),
+        "web": False,
+        "t": t,
+    }
+
+
+def _post_view(post: Post, locale: str) -> Mapping[str, Any]:
+    """What the post partial sees: the post's fields plus display-ready values."""
+    return types.MappingProxyType(
+        {
+            "post": post,
+            "title": post.title,
+            "url": post.url,
+            "source": post.source,
+            "author": post.author,
+            "date": long_date(post.published, locale),
+            "categories": post.categories,
+            "summary_html": safe_html(post.summary_html),  # again: issue.json may have been edited
+            "summary_text": post.summary_text,
+            "image": post.image,
+            "comments": post.comments,
+            "lang": post.language.split("-")[0]
+            if post.language and post.language.split("-")[0] != locale
+            else "",
+        }
+    )
+
+
+def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}") from exc
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template not found: {exc.name}", hint="see docs/templates.md for the names"
+        ) from exc
+    except jinja2.UndefinedError as exc:
+        where = _template_location(exc) or f"template {name}"
+        raise TemplateError(f"{where}: {exc.message}", hint="docs/templates.md lists every variable") from exc
+
+
+def _template_location(exc: BaseException) -> str:
+    """Jinja rewrites tracebacks so template frames carry the template's file and line."""
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".txt")):
+            found = f"template {filename}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+_DOCTYPE = "<!DOCTYPE html>\n"
+
+
+def inline_css(html: str) -> str:
+    """Inline the CSS once per document; media queries and dark-mode rules stay in <style>."""
+    inliner = premailer.Premailer(
+        html,
+        strip_important=False,  # the @media overrides need their !important
+        allow_network=False,  # never fetch a stylesheet a feed may have named
+        keep_style_tags=False,
+        disable_validation=True,
+        remove_classes=False,
+        cssutils_logging_level=logging.CRITICAL,
+        disable_basic_attributes=["width", "height", "align", "bgcolor", "valign"],
+    )
+    inlined = inliner.transform(pretty_print=False)
+    body = re.sub(r"^\s*<!DOCTYPE[^>]*>\s*", "", inlined, flags=re.I)
+    return _DOCTYPE + body.strip() + "\n"
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """Wrap each paragraph at `width` columns; URLs are never broken."""
+    paragraphs = str(text).split("\n\n")
+    wrapped = (
+        textwrap.fill(
+            " ".join(paragraph.split()),
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for paragraph in paragraphs
+        if paragraph.strip()
+    )
+    return "\n\n".join(wrapped)

@@ -1,0 +1,201 @@
+"""Pure text helpers for the feed boundary: safe HTML, plain text, clean titles, canonical URLs.
+
+Nothing a feed wrote reaches a template before passing through `safe_html` (HTML) or
+`plain_text` (text). The allow-list is what email clients render reliably: no scripts, forms,
+frames, styles or event handlers, and only http(s)/mailto links.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "cite",
+    "code",
+    "em",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "small",
+    "strong",
+    "sub",
+    "sup",
+    "u",
+    "ul",
+}
+_ATTRIBUTES = {"a": {"href", "title", "hreflang"}, "abbr": {"title"}, "q": {"cite"}}
+_CLEAN_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "form",
+    "svg",
+    "math",
+    "template",
+    "noscript",
+    "title",
+}
+
+_TRACKING = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|igshid|yclid|ref_src|mkt_tok)$",
+    re.I,
+)
+_WS = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+
+
+def safe_html(fragment: str, base_url: str = "") -> str:
+    """Sanitise a feed's HTML with the email-safe allow-list; relative links made absolute."""
+    cleaned = nh3.clean(
+        fragment,
+        tags=_TAGS,
+        clean_content_tags=_CLEAN_CONTENT,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener",
+        strip_comments=True,
+        attribute_filter=_absolute_links(base_url),
+    )
+    return _CONTROL.sub("", cleaned).strip()
+
+
+def _absolute_links(base_url: str):  # type: ignore[no-untyped-def]
+    def filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "a" and attribute == "href":
+            absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
+            return absolute if urlsplit(absolute).scheme in {"http", "https", "mailto"} else None
+        return value
+
+    return filter_attribute
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCKS = frozenset(
+        ("p", "br", "li", "div", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "tr")
+    )
+    _SKIP = frozenset(("script", "style", "title", "head", "template", "noscript"))
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def plain_text(fragment: str) -> str:
+    """HTML (or text with entities) to plain text: paragraphs kept, whitespace collapsed."""
+    parser = _TextExtractor()
+    parser.feed(fragment)
+    parser.close()
+    paragraphs = ("".join(parser.parts)).split("\n\n")
+    cleaned = (_WS.sub(" ", _CONTROL.sub(" ", part)).strip() for part in paragraphs)
+    return "\n\n".join(part for part in cleaned if part)
+
+
+def one_line(text: str) -> str:
+    """A title: markup stripped, entities decoded, no CR/LF or control characters."""
+    return _WS.sub(" ", plain_text(text)).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut plain text at a word boundary, adding an ellipsis when something was removed."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.—-")
+    return cut + "…"
+
+
+def truncate_html(fragment: str, limit: int) -> str:
+    """Keep sanitised HTML under `limit` characters of text, closing every tag left open."""
+    if len(plain_text(fragment)) <= limit:
+        return fragment
+    builder = _Truncator(limit)
+    builder.feed(fragment)
+    builder.close()
+    return builder.result()
+
+
+class _Truncator(HTMLParser):
+    _VOID = frozenset({"br", "img", "hr"})
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.remaining = limit
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.done:
+            return
+        rendered = "".join(f' {name}="{html.escape(value or "", quote=True)}"' for name, value in attrs)
+        self.out.append(f"<{tag}{rendered}>")
+        if tag not in self._VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.done or tag not in self.open:
+            return
+        while self.open:
+            closing = self.open.pop()
+            self.out.append(f"</{closing}>")
+            if closing == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.done:
+            return
+        if len(data) <= self.remaining:
+            self.out.append(html.escape(data, quote=False))
+            self.remaining -= len(data)
+            return
+        self.out.append(html.escape(shorten(data, self.remaining), quote=False))
+        if not self.out[-1].endswith("…"):
+            self.out.append("…")
+        self.done = True
+
+    def result(self) -> str:
+        return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
+
+
+def canonical_url(url: str, base_url: str = "") -> str:
+    """Absolute URL without tracking parameters or fragment; scheme and host lower-cased."""
+    absolute = urljoin(base_url, url.strip()) if base_url else url.strip()
+    parts = urlsplit(absolute)
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING.match(key)
+    ]
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
