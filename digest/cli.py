@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -235,9 +235,11 @@ def export(
         typer.Option("--subscribers", help="Subscriber CSV (default: [delivery] subscribers)."),
     ] = None,
 ) -> None:
-    """Write one personalised message per active subscriber. Needs DIGEST_UNSUBSCRIBE_SECRET.
+    """Write one personalised message per active subscriber.
 
-    Example: DIGEST_UNSUBSCRIBE_SECRET=... digest export issues/2026-W47 --format eml --out outbox
+    The secret that signs unsubscribe links comes from DIGEST_UNSUBSCRIBE_SECRET.
+
+    Example: digest export issues/2026-W47 --format eml --out outbox
     """
     with _errors():
         settings = pipeline.find_config(config)

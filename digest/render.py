@@ -12,7 +12,6 @@ import hashlib
 import logging
 import re
 import textwrap
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,7 +24,7 @@ import premailer
 from digest.errors import TemplateError
 from digest.i18n import long_date, translate
 from digest.issuefile import issue_to_json
-from digest.models import Issue, Post, RenderedIssue
+from digest.models import Image, Issue, Post, RenderedIssue
 from digest.sanitize import safe_html
 from digest.selection import parse_week
 
@@ -121,25 +120,39 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
     }
 
 
-def _post_view(post: Post, locale: str) -> Mapping[str, Any]:
-    """What the post partial sees: the post's fields plus display-ready values."""
-    return types.MappingProxyType(
-        {
-            "post": post,
-            "title": post.title,
-            "url": post.url,
-            "source": post.source,
-            "author": post.author,
-            "date": long_date(post.published, locale),
-            "categories": post.categories,
-            "summary_html": safe_html(post.summary_html),  # again: issue.json may have been edited
-            "summary_text": post.summary_text,
-            "image": post.image,
-            "comments": post.comments,
-            "lang": post.language.split("-")[0]
-            if post.language and post.language.split("-")[0] != locale
-            else "",
-        }
+@dataclass(frozen=True)
+class PostView:
+    """What the post partial sees: the post plus display-ready values (docs/templates.md)."""
+
+    post: Post
+    title: str
+    url: str
+    source: str
+    author: str
+    date: str
+    categories: tuple[str, ...]
+    summary_html: str
+    summary_text: str
+    image: Image | None
+    comments: int | None
+    lang: str
+
+
+def _post_view(post: Post, locale: str) -> PostView:
+    language = (post.language or "").split("-")[0]
+    return PostView(
+        post=post,
+        title=post.title,
+        url=post.url,
+        source=post.source,
+        author=post.author,
+        date=long_date(post.published, locale),
+        categories=post.categories,
+        summary_html=safe_html(post.summary_html),  # again: issue.json may have been edited by hand
+        summary_text=post.summary_text,
+        image=post.image,
+        comments=post.comments,
+        lang=language if language and language != locale else "",
     )
 
 

@@ -20,7 +20,9 @@ NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # a Thursday in 2026-W48
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/ from the current output")
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite tests/golden/ from the current output"
+    )
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
             path.write_text(actual, encoding="utf-8", newline="\n")
             if not update:
                 pytest.fail(f"golden file {name} was missing and has been written; check it and run again")
-        assert actual == path.read_text(encoding="utf-8"), f"differs from tests/golden/{name} (pytest --update-golden)"
+        assert actual == path.read_text(encoding="utf-8"), (
+            f"differs from tests/golden/{name} (pytest --update-golden)"
+        )
 
     return compare
 
@@ -73,7 +77,9 @@ def make_post() -> Callable[..., Post]:
 @pytest.fixture
 def make_subscriber() -> Callable[..., Subscriber]:
     def factory(**overrides: Any) -> Subscriber:
-        return replace(Subscriber(email="reader@example.org", name="Reader", locale="en", line=2), **overrides)
+        return replace(
+            Subscriber(email="reader@example.org", name="Reader", locale="en", line=2), **overrides
+        )
 
     return factory
 

@@ -19,7 +19,7 @@ def test_sample_config_loads_with_paths_relative_to_the_file(newsletter: Path) -
     assert settings.delivery.subscribers == newsletter.parent / "subscribers.csv"
     assert settings.state == newsletter.parent / ".digest"
     assert settings.issues == newsletter.parent / "issues"
-    assert [feed.url for feed in settings.feeds][0] == "feeds/magazine-medias.rss.xml"
+    assert next(feed.url for feed in settings.feeds) == "feeds/magazine-medias.rss.xml"
     assert settings.feeds[0].location == str(newsletter.parent / "feeds" / "magazine-medias.rss.xml")
 
 
@@ -57,7 +57,9 @@ def test_a_bad_key_is_named_with_the_file(write_config: Callable[[str], Path], t
     assert caught.value.exit_code == 2
 
 
-def test_invalid_toml_and_missing_file_are_config_errors(write_config: Callable[[str], Path], tmp_path: Path) -> None:
+def test_invalid_toml_and_missing_file_are_config_errors(
+    write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(write_config("[newsletter\n"))
     with pytest.raises(ConfigError, match="not found") as caught:

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest import __version__
+from digest.cli import app
+
+runner = CliRunner()
+ENV = {
+    "DIGEST_NOW": "2026-11-26T06:00:00+00:00",
+    "NO_COLOR": "1",
+    "DIGEST_UNSUBSCRIBE_SECRET": "s3cret-for-tests",
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={**ENV, **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_demo_runs_the_whole_pipeline_offline(tmp_path: Path) -> None:
+    code, _, err = run("demo", "--out", str(tmp_path / "demo"))
+    assert code == 0, err
+    issue = tmp_path / "demo" / "issues" / "2026-W47"
+    html = (issue / "email.html").read_text(encoding="utf-8")
+    assert 'style="' in html
+    for name in ("issue.json", "email.txt", "web.html"):
+        assert (issue / name).is_file()
+    messages = sorted((tmp_path / "demo" / "messages").glob("*.eml"))
+    assert len(messages) == 6  # 7 rows, one unsubscribed
+    parsed = email.message_from_bytes(messages[0].read_bytes(), policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert str(issue) in err and "6 .eml files" in err
+
+
+def test_demo_is_deterministic(tmp_path: Path) -> None:
+    run("demo", "--out", str(tmp_path / "a"))
+    run("demo", "--out", str(tmp_path / "b"))
+    for name in ("issue.json", "email.html", "email.txt", "web.html"):
+        assert (tmp_path / "a/issues/2026-W47" / name).read_bytes() == (
+            tmp_path / "b/issues/2026-W47" / name
+        ).read_bytes()
+    for message in (tmp_path / "a/messages").glob("*.eml"):
+        assert message.read_bytes() == (tmp_path / "b/messages" / message.name).read_bytes()
+
+
+def test_init_gather_build_export_session(tmp_path: Path) -> None:
+    assert run("init", str(tmp_path / "news"))[0] == 0
+    config = str(tmp_path / "news" / "digest.toml")
+    code, out, _ = run("gather", "--config", config, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert [feed["status"] for feed in report["feeds"]] == ["ok", "ok", "ok"]
+    assert set(report["feeds"][0]) == {"url", "status", "new_posts", "error"}
+    code, _, err = run("build", "--config", config)  # default: last complete week, 2026-W47
+    assert code == 0, err
+    issue = tmp_path / "news" / "issues" / "2026-W47"
+    assert (issue / "issue.json").is_file()
+    code, out, _ = run("check", str(issue), "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    code, _, err = run(
+        "export", str(issue), "--format", "eml", "--config", config, "--out", str(tmp_path / "outbox")
+    )
+    assert code == 0, err
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 6
+    assert not list((tmp_path / "outbox").glob("*.tmp"))
+
+
+def test_build_with_pin_and_drop(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    run("gather", "--config", config)
+    pinned = "https://carnet-du-libre.example.org/2026/11/contribuer-sans-savoir-coder"
+    dropped = "https://leveilleur.example.com/2026/11/newsletters-fidelite-lecteurs"
+    code, _, err = run(
+        "build",
+        "--config",
+        config,
+        "--week",
+        "2026-W47",
+        "--pin",
+        pinned,
+        "--drop",
+        dropped,
+        "--pin",
+        "https://nowhere.example/x",
+    )
+    assert code == 0, err
+    assert "pinned URL matches no post of the week: https://nowhere.example/x" in err
+    issue = json.loads((tmp_path / "news/issues/2026-W47/issue.json").read_text(encoding="utf-8"))
+    urls = [post["url"] for section in issue["sections"] for post in section["posts"]]
+    assert urls[0] == pinned and dropped not in urls
+
+
+def test_a_week_without_posts_exits_3_and_writes_nothing(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    run("gather", "--config", config)
+    code, _, err = run("build", "--config", config, "--week", "2026-W10")
+    assert code == 3
+    assert "no posts in 2026-W10" in err
+    assert not (tmp_path / "news" / "issues" / "2026-W10").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("build", "--config", "{dir}/missing.toml"), "configuration file not found"),
+        (("build", "--config", "{dir}/news/digest.toml", "--week", "2026-48"), "is not an ISO week"),
+        (("render", "{dir}/nowhere"), "issue.json: not found"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message_and_no_traceback(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    run("init", str(tmp_path / "news"))
+    code, _, err = run(*(arg.format(dir=tmp_path) for arg in args))
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_config_key_names_the_key_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[newsletter]\nnmae = "x"\n[[feeds]]\nurl = "f.xml"\n', encoding="utf-8")
+    code, _, err = run("gather", "--config", str(config))
+    assert code == 2 and "newsletter.nmae: unknown key" in err and str(config) in err
+
+
+def test_a_missing_feed_is_reported_and_the_others_are_gathered(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = tmp_path / "news" / "digest.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[[feeds]]\nurl = "feeds/gone.xml"\n', encoding="utf-8"
+    )
+    code, out, _ = run("gather", "--config", str(config), "--json")
+    assert code == 0
+    feeds = json.loads(out)["feeds"]
+    assert feeds[-1] == {"url": "feeds/gone.xml", "status": "error", "new_posts": 0, "error": "no such file"}
+    assert sum(feed["new_posts"] for feed in feeds) == 33
+
+
+def test_every_feed_failing_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[[feeds]]\nurl = "nothing.xml"\n', encoding="utf-8")
+    assert run("gather", "--config", str(config))[0] == 1
+
+
+def test_a_template_typo_exits_2_naming_the_template(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    run("gather", "--config", config)
+    post = tmp_path / "news" / "templates" / "post.html"
+    post.write_text(post.read_text(encoding="utf-8").replace("post.title", "post.titel", 1), encoding="utf-8")
+    code, _, err = run("build", "--config", config)
+    assert code == 2 and "post.html" in err and "titel" in err and "Traceback" not in err
+
+
+def test_export_without_the_secret_exits_2(tmp_path: Path) -> None:
+    run("demo", "--out", str(tmp_path / "demo"))
+    code, _, err = run(
+        "export",
+        str(tmp_path / "demo/issues/2026-W47"),
+        "--config",
+        str(tmp_path / "demo/digest.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        env={"DIGEST_UNSUBSCRIBE_SECRET": ""},
+    )
+    assert code == 2 and "DIGEST_UNSUBSCRIBE_SECRET" in err
+
+
+def test_render_of_invalid_issue_json_exits_2_and_overwrites_nothing(tmp_path: Path) -> None:
+    run("demo", "--out", str(tmp_path / "demo"))
+    issue = tmp_path / "demo/issues/2026-W47"
+    html = (issue / "email.html").read_bytes()
+    (issue / "issue.json").write_text('{"schema": 1, "week": ', encoding="utf-8")
+    code, _, err = run("render", str(issue))
+    assert code == 2 and "invalid JSON at line 1" in err
+    assert (issue / "email.html").read_bytes() == html
+    (issue / "issue.json").write_text('{"schema": 99}', encoding="utf-8")
+    code, _, err = run("render", str(issue))
+    assert code == 2 and "unknown schema version 99" in err
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"digest {__version__}"
+
+
+@pytest.mark.parametrize("command", ["demo", "init", "gather", "build", "render", "check", "export"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0
+    assert re.search(r"Example: digest", out)
+
+
+def test_readme_quick_start_and_commands_are_in_step_with_the_cli() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    for command in re.findall(r"^\$ digest (\w+)", readme, flags=re.M):
+        assert run(command, "--help")[0] == 0, command
+
+
+def test_the_repository_is_itself_a_newsletter_with_its_own_template(tmp_path: Path) -> None:
+    config = str(Path(__file__).parents[1] / "digest.toml")
+    state = str(tmp_path / "state")
+    assert run("gather", "--config", config, "--state", state)[0] == 0
+    code, _, err = run("build", "--config", config, "--state", state, "--out", str(tmp_path / "issues"))
+    assert code == 0, err
+    html = (tmp_path / "issues/2026-W47/email.html").read_text(encoding="utf-8")
+    assert "— La rédaction" in html  # templates/email.html, extending the shipped default

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.sanitize import canonical_url, one_line, plain_text, safe_html, shorten, truncate_html
+
+
+def test_safe_html_keeps_the_email_safe_subset() -> None:
+    html = '<p>Un <em>vrai</em> <strong>texte</strong> avec <a href="https://x.example/a">un lien</a>.</p><ul><li>un</li></ul>'
+    cleaned = safe_html(html)
+    assert "<em>vrai</em>" in cleaned
+    assert '<a href="https://x.example/a" rel="noopener">un lien</a>' in cleaned
+    assert "<li>un</li>" in cleaned
+
+
+def test_safe_html_drops_active_content_and_its_text() -> None:
+    cleaned = safe_html(
+        '<script>alert("x")</script><svg><text>svg</text></svg><p style="position:fixed">ok</p>'
+    )
+    assert cleaned == "<p>ok</p>"
+
+
+def test_safe_html_removes_links_that_are_not_http() -> None:
+    cleaned = safe_html(
+        '<a href="javascript:alert(1)">a</a><a href="data:text/html,x">b</a><a href="vbscript:x">c</a>'
+    )
+    assert "href" not in cleaned
+
+
+def test_plain_text_keeps_paragraphs() -> None:
+    assert plain_text("<p>Un&nbsp;deux</p><p>trois <b>quatre</b></p>") == "Un deux\n\ntrois quatre"
+
+
+def test_one_line_removes_control_characters() -> None:
+    assert one_line("Titre\r\nBcc: x@example.org\x00") == "Titre Bcc: x@example.org"
+
+
+def test_shorten_cuts_at_a_word() -> None:
+    assert shorten("un deux trois quatre", 12) == "un deux…"
+
+
+def test_truncate_html_closes_open_tags() -> None:
+    html = "<p>Un <em>long texte qui continue</em> encore et encore</p><p>Second</p>"
+    cut = truncate_html(html, 15)
+    assert cut.endswith("…</em></p>")
+    assert "Second" not in cut
+
+
+def test_canonical_url_removes_tracking_and_fragment() -> None:
+    url = "HTTPS://Blog.Example.org/a/b?utm_campaign=x&page=2&mc_cid=1&mc_eid=2#comments"
+    assert canonical_url(url) == "https://blog.example.org/a/b?page=2"
+
+
+@given(st.text())
+def test_safe_html_never_lets_a_script_through(fragment: str) -> None:
+    cleaned = safe_html(fragment + "<script>x</script>").lower()
+    assert "<script" not in cleaned
+
+
+@given(st.text(min_size=0, max_size=200), st.integers(min_value=1, max_value=100))
+def test_truncated_text_is_never_longer_than_asked(text: str, limit: int) -> None:
+    result = shorten(text, limit)
+    assert len(result) <= limit + 1

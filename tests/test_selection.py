@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from digest.config import FeedSettings, Settings
+from digest.errors import ConfigError
+from digest.models import Post
+from digest.selection import build_issue, choose_posts, last_complete_week, parse_week, week_of, week_window
+
+PARIS = ZoneInfo("Europe/Paris")
+END = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_monday_half_past_midnight_in_paris_is_the_new_week() -> None:
+    sunday_utc = datetime(2026, 11, 15, 23, 30, tzinfo=UTC)  # Monday 00:30 in Paris
+    assert week_of(sunday_utc, PARIS) == "2026-W47"
+    assert week_of(sunday_utc, ZoneInfo("UTC")) == "2026-W46"
+
+
+def test_week_window_is_exact_across_a_dst_change() -> None:
+    start, end = week_window("2026-W13", PARIS)  # summer time begins on Sunday 29 March 2026
+    assert start == datetime(2026, 3, 22, 23, 0, tzinfo=UTC)
+    assert end == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert end - start == timedelta(days=7, hours=-1)
+
+
+def test_iso_week_53_exists_only_in_long_years() -> None:
+    assert parse_week("2026-W53") == (2026, 53)
+    with pytest.raises(ConfigError, match="2025-W53"):
+        parse_week("2025-W53")
+
+
+@pytest.mark.parametrize("bad", ["2026-48", "2026-W1", "W48", "2026-W00", "2026-W54", "next week", ""])
+def test_a_malformed_week_names_the_value_and_the_format(bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_week(bad)
+    assert "YYYY-Www" in str(caught.value)
+
+
+def test_last_complete_week_is_the_one_before_now() -> None:
+    assert last_complete_week(datetime(2026, 11, 26, 6, tzinfo=UTC), PARIS) == "2026-W47"
+    # Monday 00:30 in Paris is still Sunday in UTC: the week that just ended is complete.
+    assert last_complete_week(datetime(2026, 11, 22, 23, 30, tzinfo=UTC), PARIS) == "2026-W47"
+    assert last_complete_week(datetime(2027, 1, 4, 12, tzinfo=UTC), PARIS) == "2026-W53"
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+@hyp_settings(max_examples=300)
+def test_every_moment_falls_in_exactly_the_window_of_its_week(moment: datetime) -> None:
+    for zone in (PARIS, ZoneInfo("America/New_York"), ZoneInfo("Australia/Lord_Howe"), ZoneInfo("UTC")):
+        week = week_of(moment, zone)
+        start, end = week_window(week, zone)
+        assert start <= moment < end
+        year, number = parse_week(week)
+        following = date.fromisocalendar(year, number, 1) + timedelta(days=7)
+        next_start, _ = week_window(
+            f"{following.isocalendar().year}-W{following.isocalendar().week:02d}", zone
+        )
+        assert next_start == end  # windows tile time: no gap, no overlap
+
+
+def test_pins_come_first_in_pin_order_and_drops_are_left_out(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    posts = [make_post(feed=f"feeds/{n}.xml", shares=n * 10) for n in range(6)]
+    pins = [posts[0].url, posts[1].url]
+    chosen = choose_posts(posts, settings, window_end=END, pins=pins, drops=[posts[5].url])
+    assert [post.url for post in chosen.posts[:2]] == pins
+    assert posts[5] not in chosen.posts
+    assert chosen.warnings == ()
+
+
+def test_a_pin_matching_no_post_is_a_warning_naming_it(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    chosen = choose_posts([make_post()], settings, window_end=END, pins=["https://nowhere.example/post"])
+    assert chosen.warnings == ("pinned URL matches no post of the week: https://nowhere.example/post",)
+
+
+def test_caps_per_source_and_in_total(settings: Settings, make_post: Callable[..., Post]) -> None:
+    capped = replace(settings, selection=replace(settings.selection, max_posts=5, per_source_max=2))
+    posts = [make_post(feed=f"feeds/{n % 3}.xml") for n in range(12)]
+    chosen = choose_posts(posts, capped, window_end=END).posts
+    assert len(chosen) == 5
+    assert max(sum(1 for post in chosen if post.feed == feed) for feed in {p.feed for p in chosen}) <= 2
+
+
+def test_signals_and_feed_weight_rank_posts(settings: Settings, make_post: Callable[..., Post]) -> None:
+    weighted = replace(
+        settings,
+        feeds=(FeedSettings(url="feeds/heavy.xml", weight=10.0),),
+        selection=replace(settings.selection, max_posts=3, per_source_max=3),
+    )
+    quiet = make_post(shares=0, comments=0)
+    loud = make_post(shares=5000, comments=300)
+    heavy = make_post(feed="feeds/heavy.xml")
+    chosen = choose_posts([quiet, loud, heavy], weighted, window_end=END).posts
+    assert chosen == (heavy, loud, quiet)
+
+
+def test_category_filter_per_feed(settings: Settings, make_post: Callable[..., Post]) -> None:
+    only_une = replace(settings, feeds=(FeedSettings(url="feeds/a.xml", categories=("La Une",)),))
+    featured = make_post(feed="feeds/a.xml", categories=("la une", "Médias"))
+    other = make_post(feed="feeds/a.xml", categories=("Médias",))
+    assert choose_posts([featured, other], only_une, window_end=END).posts == (featured,)
+
+
+def test_shuffled_input_gives_the_same_issue(settings: Settings, make_post: Callable[..., Post]) -> None:
+    posts = [
+        make_post(feed=f"feeds/{n % 4}.xml", shares=n % 3, published=END - timedelta(hours=n % 5))
+        for n in range(30)
+    ]
+    expected = build_issue(choose_posts(posts, settings, window_end=END).posts, settings, "2026-W47")
+    for seed in range(10):
+        shuffled = posts[:]
+        random.Random(seed).shuffle(shuffled)
+        assert (
+            build_issue(choose_posts(shuffled, settings, window_end=END).posts, settings, "2026-W47")
+            == expected
+        )
+
+
+def test_subject_and_preheader_are_localised(settings: Settings, make_post: Callable[..., Post]) -> None:
+    post = make_post(title="Un titre")
+    french = build_issue([post], settings, "2026-W47")
+    assert french.subject == "Le Digest des Médias — semaine 47 de 2026"
+    assert "« Un titre »" in french.preheader
+    english = build_issue(
+        [post], replace(settings, newsletter=replace(settings.newsletter, locale="en")), "2026-W47"
+    )
+    assert english.subject == "Le Digest des Médias — week 47, 2026"
