@@ -1,34 +1,50 @@
 """Gather: fetch every feed concurrently, parse, store new posts.
 
-The network and the files are touched here and nowhere else in the stage; parsing is
-`parse.parse_feed`, storage is `store.Store`. One failing feed is reported and skipped.
+The network and the feed files are touched here and nowhere else; parsing is `parse.parse_feed`,
+storage is `store.Store`. One failing feed is reported and skipped: the others go on, and what is
+already stored stays. docs/gather.md explains the limits, retries, redirects and gone feeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
 from digest import __version__
-from digest.config import FeedSettings
+from digest.config import FeedSettings, Settings
 from digest.errors import FeedError
 from digest.models import FeedReport
-from digest.parse import parse_feed
-from digest.store import FeedCache, Store
+from digest.parse import ParsedFeed, parse_or_reason
+from digest.store import FeedCache, Store, open_store
 
-USER_AGENT = f"digest/{__version__} (+https://github.com/digest-newsletter/digest)"
-MAX_BYTES = 10 * 1024 * 1024
-CONCURRENCY = 32
-PER_HOST = 4
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-DEADLINE = 30.0  # seconds for one feed, retries included
+USER_AGENT = f"digest/{__version__} (newsletter digest; +https://github.com/digest-newsletter/digest)"
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+MAX_BYTES = 10 * 1024 * 1024  # a feed larger than this is refused, compressed or not
+CONCURRENCY = 32  # feeds fetched at once, over all hosts
+PER_HOST = 4  # ... and from any one host, so that a big site is not hammered
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # between two bytes; see DEADLINE for the whole
+DEADLINE = 30.0  # seconds for one feed's fetch, redirects and retries included
+RETRIES = 2  # more attempts after a timeout, a dropped connection, a 5xx or a 429
+BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
+MAX_REDIRECTS = 5
+PARSE_WORKERS = 4  # processes that parse in a big run (at most one per CPU)
+POOL_FROM = 24  # feeds in a run from which parsing moves to worker processes
 
 
 @dataclass(frozen=True)
@@ -38,9 +54,18 @@ class Fetched:
     body: bytes | None
     headers: dict[str, str]
     cache: FeedCache
+    moved_to: str | None = None  # where every redirect followed was permanent (301/308)
 
 
 ProgressCallback = Callable[[FeedReport], None]
+
+
+class _Gone(FeedError):
+    """410 Gone: the feed is marked in the store and skipped by later runs."""
+
+
+class _Transient(Exception):
+    """A failure worth another try: a timeout, a dropped connection, a 5xx or a 429."""
 
 
 def gather_feeds(
@@ -51,89 +76,276 @@ def gather_feeds(
     on_done: ProgressCallback | None = None,
 ) -> list[FeedReport]:
     """Fetch, parse and store every feed; one report per feed, in the order of `feeds`."""
-    return asyncio.run(_gather(feeds, store, now, on_done))
+    with store.light_sync():
+        return asyncio.run(_gather(feeds, store, now, on_done))
+
+
+def forget_gone(settings: Settings) -> list[str]:
+    """Clear the "gone" mark of every configured feed, so this run fetches them again."""
+    with open_store(settings.state) as store:
+        return store.clear_gone(feed.url for feed in settings.feeds)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One feed fetched (and parsed), waiting to be recorded in the store."""
+
+    index: int
+    feed: FeedSettings
+    result: Fetched | FeedError  # a FeedError when fetching or parsing failed
+    parsed: ParsedFeed | None = None  # None for a 304, or a failure
+    seconds: float = 0.0
 
 
 async def _gather(
     feeds: Sequence[FeedSettings], store: Store, now: datetime, on_done: ProgressCallback | None
 ) -> list[FeedReport]:
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-    hosts: dict[str, asyncio.Semaphore] = {}
-    async with httpx.AsyncClient(
-        timeout=TIMEOUT, limits=limits, headers={"User-Agent": USER_AGENT}, follow_redirects=True
-    ) as client:
+    """Fetch and parse concurrently; record in the store here only, a batch at a time."""
+    done: asyncio.Queue[_Outcome] = asyncio.Queue()
+    reports: list[FeedReport] = [FeedReport(feed.url, "error") for feed in feeds]
+    async with _client() as client, _Parser(len(feeds)) as parser:
+        run = _Run(client, store, parser, now)
+        tasks = [asyncio.create_task(run.one(index, feed, done)) for index, feed in enumerate(feeds)]
+        remaining = len(feeds)
+        while remaining:
+            # Whatever finished meanwhile is recorded together: one commit, not one per feed.
+            batch = [await done.get()]
+            while not done.empty():
+                batch.append(done.get_nowait())
+            for outcome, report in zip(batch, _record(store, batch, now), strict=True):
+                reports[outcome.index] = report
+                if on_done:
+                    on_done(report)
+            remaining -= len(batch)
+        await asyncio.gather(*tasks)
+    return reports
 
-        async def one(feed: FeedSettings) -> FeedReport:
-            host = urlsplit(feed.location or feed.url).netloc
-            per_host = hosts.setdefault(host, asyncio.Semaphore(PER_HOST))
-            async with semaphore, per_host:
-                report = await _gather_one(client, feed, store, now)
-            if on_done:
-                on_done(report)
-            return report
 
-        return list(await asyncio.gather(*(one(feed) for feed in feeds)))
+def _client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=TIMEOUT,
+        limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+        follow_redirects=False,  # followed by hand, to tell permanent moves from temporary ones
+    )
 
 
-async def _gather_one(
-    client: httpx.AsyncClient, feed: FeedSettings, store: Store, now: datetime
-) -> FeedReport:
-    started = time.perf_counter()
-    try:
-        fetched = await asyncio.wait_for(
-            _fetch(client, feed.location or feed.url, store.feed_cache(feed.url)), DEADLINE
-        )
-        if fetched.body is None:
-            return FeedReport(feed.url, "not_modified", seconds=time.perf_counter() - started)
-        parsed = parse_feed(fetched.body, feed.url, now=now, headers=fetched.headers, name=feed.name)
-        new = store.add_posts(parsed.posts)
-        store.save_feed(feed.url, parsed.title, fetched.cache, now)
+class _Run:
+    """One gather run: the shared client, limits and parser; fetches and parses one feed at a time."""
+
+    def __init__(self, client: httpx.AsyncClient, store: Store, parser: _Parser, now: datetime) -> None:
+        self.client, self.store, self.parser, self.now = client, store, parser, now
+        self.slots = asyncio.Semaphore(CONCURRENCY)
+        self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
+
+    async def one(self, index: int, feed: FeedSettings, done: asyncio.Queue[_Outcome]) -> None:
+        try:
+            outcome = await self.outcome(index, feed)
+        except Exception as exc:  # a bug met on one feed must neither stall nor lose the run
+            reason = f"unexpected {type(exc).__name__}: {_one_line(exc)}"
+            outcome = _Outcome(index, feed, FeedError(feed.url, reason))
+        done.put_nowait(outcome)
+
+    async def outcome(self, index: int, feed: FeedSettings) -> _Outcome:
+        if self.store.gone_since(feed.url):
+            return _Outcome(index, feed, _StillGone(feed.url, "gone"))
+        location = self.store.moved_to(feed.url) or feed.location or feed.url
+        # The host's slot first: a feed waiting for its host must not hold a global slot.
+        async with self.hosts[urlsplit(location).netloc], self.slots:
+            started = time.perf_counter()
+            try:
+                fetched = await _fetch(self.client, location, self.store.feed_cache(feed.url))
+            except FeedError as exc:
+                return _Outcome(index, feed, exc, seconds=time.perf_counter() - started)
+        try:
+            parsed = (
+                None
+                if fetched.body is None
+                else await self.parser.parse(fetched.body, fetched.headers, feed, self.now)
+            )
+        except FeedError as exc:
+            return _Outcome(index, feed, exc, seconds=time.perf_counter() - started)
+        return _Outcome(index, feed, fetched, parsed, seconds=time.perf_counter() - started)
+
+
+class _StillGone(FeedError):
+    """Marked gone by an earlier run: not fetched."""
+
+
+def _record(store: Store, batch: list[_Outcome], now: datetime) -> list[FeedReport]:
+    """Store a batch's posts in one transaction, note moves and gone feeds; one report each."""
+    gathered = [
+        (o.feed.url, o.parsed.title, o.result.cache, o.parsed.posts)
+        for o in batch
+        if o.parsed and isinstance(o.result, Fetched)
+    ]
+    counts = iter(store.save_gathered(gathered, now))
+    return [_report(store, o, next(counts) if o.parsed else 0, now) for o in batch]
+
+
+def _report(store: Store, outcome: _Outcome, new: int, now: datetime) -> FeedReport:
+    url, result, seconds = outcome.feed.url, outcome.result, outcome.seconds
+    if isinstance(result, _StillGone):
+        return FeedReport(url, "error", error="gone", warnings=(_GONE_HINT,))
+    if isinstance(result, _Gone):
+        store.mark_gone(url, now)
+        return FeedReport(url, "error", error=result.reason, warnings=(_GONE_HINT,), seconds=seconds)
+    if isinstance(result, FeedError):
+        return FeedReport(url, "error", error=result.reason, seconds=seconds)
+    # A move is remembered only once its target has answered with a feed (or a 304).
+    moved = _remember_move(result, outcome.feed, store, now)
+    if outcome.parsed is None:
         return FeedReport(
-            feed.url,
-            "ok",
-            new_posts=new,
-            warnings=parsed.warnings,
-            seconds=time.perf_counter() - started,
+            url, "not_modified", warnings=_moved_warning(moved), seconds=seconds, moved_to=moved
         )
-    except FeedError as exc:
-        return FeedReport(feed.url, "error", error=exc.reason, seconds=time.perf_counter() - started)
-    except TimeoutError:
-        return FeedReport(
-            feed.url,
-            "error",
-            error=f"no answer within {DEADLINE:.0f} s",
-            seconds=time.perf_counter() - started,
-        )
+    warnings = _moved_warning(moved) + outcome.parsed.warnings
+    return FeedReport(url, "ok", new_posts=new, warnings=warnings, seconds=seconds, moved_to=moved)
+
+
+class _Parser:
+    """`parse_feed` off the event loop: in worker processes for a big run, else in a thread.
+
+    Parsing is pure Python and CPU-bound: with hundreds of feeds it, not the network, sets the
+    pace, so a big run spreads it over the machine's cores. A small one is not worth the start.
+    """
+
+    def __init__(self, feeds: int) -> None:
+        big = feeds >= POOL_FROM and sys.platform == "linux"  # see `parse` for why only Linux
+        self.workers = min(PARSE_WORKERS, os.cpu_count() or 1) if big else 1
+        self.pool: ProcessPoolExecutor | None = None
+
+    async def __aenter__(self) -> _Parser:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def parse(
+        self, body: bytes, headers: dict[str, str], feed: FeedSettings, now: datetime
+    ) -> ParsedFeed:
+        if self.workers > 1 and self.pool is None:  # started on the first body: a run of 304s needs none
+            # "fork" starts a worker in milliseconds; "spawn" re-imports the whole command line in
+            # each (seconds). The children only parse: no event loop, store or terminal, so the
+            # threads left behind do not matter. (On macOS, system libraries make fork unsafe.)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        loop = asyncio.get_running_loop()
+        job = (body, feed.url, headers, now, feed.name)
+        try:
+            result = await loop.run_in_executor(self.pool, parse_or_reason, *job)
+        except BrokenProcessPool:  # a worker died (out of memory?): go on in a thread
+            self.workers, self.pool = 1, None
+            result = await loop.run_in_executor(None, parse_or_reason, *job)
+        if isinstance(result, str):
+            raise FeedError(feed.url, result)
+        return result
+
+
+_GONE_HINT = "the server said 410 Gone, so it is skipped; `digest gather --retry-gone` fetches it again"
+
+
+def _remember_move(fetched: Fetched, feed: FeedSettings, store: Store, now: datetime) -> str | None:
+    if fetched.moved_to and fetched.moved_to != store.moved_to(feed.url):
+        store.record_move(feed.url, fetched.moved_to, now)
+        return fetched.moved_to
+    return None
+
+
+def _moved_warning(moved: str | None) -> tuple[str, ...]:
+    if not moved:
+        return ()
+    return (f"moved permanently to {moved}; fetched there from now on (update digest.toml to match)",)
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, cache: FeedCache) -> Fetched:
+    """One feed's fetch, within DEADLINE whatever the server does (slow-loris included)."""
     if not url.startswith(("http://", "https://")):
         return _read_file(url)
-    headers = {"Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
+    try:
+        async with asyncio.timeout(DEADLINE):
+            return await _fetch_with_retries(client, url, cache)
+    except TimeoutError:
+        raise FeedError(url, f"no complete answer within {DEADLINE:g} s") from None
+
+
+async def _fetch_with_retries(client: httpx.AsyncClient, url: str, cache: FeedCache) -> Fetched:
+    for attempt in range(RETRIES + 1):
+        try:
+            return await _follow(client, url, cache)
+        except _Transient as exc:
+            if attempt == RETRIES:
+                raise FeedError(url, f"{exc} (tried {RETRIES + 1} times)") from exc
+        await asyncio.sleep(BACKOFF * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _follow(client: httpx.AsyncClient, url: str, cache: FeedCache) -> Fetched:
+    """GET `url`, following redirects by hand; `moved_to` is set when every hop was permanent."""
+    seen, current, permanent = [url], url, True
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            async with client.stream("GET", current, headers=_conditional(cache)) as response:
+                if not (response.status_code in _REDIRECTS and "Location" in response.headers):
+                    fetched = await _read(response, url, cache)
+                    moved = current if permanent and current != url else None
+                    return replace(fetched, moved_to=moved)
+                target = urljoin(current, response.headers["Location"])
+                permanent = permanent and response.status_code in (301, 308)
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__}: {_one_line(exc)})") from exc
+        except httpx.HTTPError as exc:
+            raise FeedError(url, f"{type(exc).__name__}: {_one_line(exc)}") from exc
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise FeedError(url, f"redirected to {target[:100]!r}, which is not an http(s) URL")
+        if target in seen:
+            raise FeedError(url, f"redirect loop: {target[:100]} was already visited")
+        seen.append(target)
+        current = target
+    raise FeedError(url, f"more than {MAX_REDIRECTS} redirects")
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _conditional(cache: FeedCache) -> dict[str, str]:
+    headers = {}
     if cache.etag:
         headers["If-None-Match"] = cache.etag
     if cache.last_modified:
         headers["If-Modified-Since"] = cache.last_modified
-    try:
-        async with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 304:
-                return Fetched(None, dict(response.headers), cache)
-            if response.status_code == 410:
-                raise FeedError(url, "410 Gone: the feed was removed", hint="remove it from digest.toml")
-            if response.status_code >= 400:
-                raise FeedError(url, f"HTTP {response.status_code} {response.reason_phrase}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    raise FeedError(url, f"response larger than {MAX_BYTES // (1024 * 1024)} MB; not read")
-            new_cache = FeedCache(response.headers.get("ETag"), response.headers.get("Last-Modified"))
-            return Fetched(bytes(body), dict(response.headers), new_cache)
-    except httpx.TimeoutException as exc:
-        raise FeedError(url, f"timed out ({type(exc).__name__})") from exc
-    except httpx.HTTPError as exc:
-        raise FeedError(url, f"{type(exc).__name__}: {exc}") from exc
+    return headers
+
+
+async def _read(response: httpx.Response, url: str, cache: FeedCache) -> Fetched:
+    status = response.status_code
+    if status == 304:
+        await response.aread()  # nothing to parse, but reading the (empty) end keeps the connection
+        return Fetched(None, {}, cache)
+    if status == 410:
+        raise _Gone(url, "410 Gone: the feed was removed", hint="remove it from digest.toml")
+    if status >= 500 or status == 429:
+        raise _Transient(f"HTTP {status} {response.reason_phrase}")
+    if not 200 <= status < 300:
+        raise FeedError(url, f"HTTP {status} {response.reason_phrase}")
+    too_big = f"response larger than {MAX_BYTES // (1024 * 1024)} MB; not read"
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BYTES:
+        raise FeedError(url, too_big)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():  # decoded: the cap also stops gzip bombs
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise FeedError(url, too_big)
+    headers = {
+        name: response.headers[name]
+        for name in ("Content-Type", "Content-Language", "Content-Location")
+        if name in response.headers
+    }
+    headers.setdefault("Content-Location", str(response.url))  # relative links resolve against it
+    new_cache = FeedCache(response.headers.get("ETag"), response.headers.get("Last-Modified"))
+    return Fetched(bytes(body), headers, new_cache)
 
 
 def _read_file(url: str) -> Fetched:
@@ -149,3 +361,7 @@ def _read_file(url: str) -> Fetched:
         ) from exc
     except OSError as exc:
         raise FeedError(url, f"cannot read: {exc.strerror}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

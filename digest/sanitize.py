@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -75,11 +76,17 @@ def safe_html(fragment: str, base_url: str = "") -> str:
     return _CONTROL.sub("", cleaned).strip()
 
 
-def _absolute_links(base_url: str):  # type: ignore[no-untyped-def]
+def _absolute_links(base_url: str) -> Callable[[str, str, str], str | None]:
     def filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         if tag == "a" and attribute == "href":
-            absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
-            return absolute if urlsplit(absolute).scheme in {"http", "https", "mailto"} else None
+            value = value.strip()
+            if value.startswith(("https://", "http://")):
+                return value  # already absolute: most links, and the cheap case
+            try:
+                absolute = urljoin(base_url, value) if base_url else value
+                return absolute if urlsplit(absolute).scheme in {"http", "https", "mailto"} else None
+            except ValueError:  # "http://[oops": not a URL at all
+                return None
         return value
 
     return filter_attribute
@@ -123,8 +130,25 @@ def plain_text(fragment: str) -> str:
     return "\n\n".join(part for part in cleaned if part)
 
 
+_BLOCK_TAG = re.compile(r'<(?:/?(?:p|li|blockquote|pre|ul|ol)|br)\b(?:[^>"]|"[^"]*")*>')
+_ANY_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
+
+
+def safe_html_text(fragment: str) -> str:
+    """`plain_text` of what `safe_html` (or `truncate_html`) made, the fast way.
+
+    That HTML is well-formed, its attributes double-quoted and its text escaped, with no script
+    or style to skip: regular expressions give the same text as the parser, several times faster.
+    """
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\n\n", fragment)))
+    cleaned = (_WS.sub(" ", _CONTROL.sub(" ", part)).strip() for part in text.split("\n\n"))
+    return "\n\n".join(part for part in cleaned if part)
+
+
 def one_line(text: str) -> str:
     """A title: markup stripped, entities decoded, no CR/LF or control characters."""
+    if "<" not in text:  # most titles: no markup, so no need for the (slow) HTML parser
+        return _WS.sub(" ", _CONTROL.sub(" ", html.unescape(text))).strip()
     return _WS.sub(" ", plain_text(text)).strip()
 
 
@@ -138,12 +162,13 @@ def shorten(text: str, limit: int) -> str:
 
 def truncate_html(fragment: str, limit: int) -> str:
     """Keep sanitised HTML under `limit` characters of text, closing every tag left open."""
-    if len(plain_text(fragment)) <= limit:
+    # Text is never longer than its markup, so short fragments skip the (slow) parsing.
+    if len(fragment) <= limit:
         return fragment
     builder = _Truncator(limit)
     builder.feed(fragment)
     builder.close()
-    return builder.result()
+    return builder.result() if builder.done else fragment
 
 
 class _Truncator(HTMLParser):
@@ -191,11 +216,15 @@ class _Truncator(HTMLParser):
 
 def canonical_url(url: str, base_url: str = "") -> str:
     """Absolute URL without tracking parameters or fragment; scheme and host lower-cased."""
-    absolute = urljoin(base_url, url.strip()) if base_url else url.strip()
-    parts = urlsplit(absolute)
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _TRACKING.match(key)
-    ]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
+    parts = urlsplit(url.strip())
+    # urljoin is slow, and gives back a URL with a scheme and a host as it is (";" aside).
+    if base_url and not (parts.scheme and parts.netloc and ";" not in parts.path):
+        parts = urlsplit(urljoin(base_url, url.strip()))
+    query = parts.query and urlencode(
+        [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(key)
+        ]
+    )
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))

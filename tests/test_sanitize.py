@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.sanitize import canonical_url, one_line, plain_text, safe_html, shorten, truncate_html
+from digest.sanitize import (
+    _TRACKING,
+    canonical_url,
+    one_line,
+    plain_text,
+    safe_html,
+    safe_html_text,
+    shorten,
+    truncate_html,
+)
 
 
 def test_safe_html_keeps_the_email_safe_subset() -> None:
@@ -62,3 +73,77 @@ def test_safe_html_never_lets_a_script_through(fragment: str) -> None:
 def test_truncated_text_is_never_longer_than_asked(text: str, limit: int) -> None:
     result = shorten(text, limit)
     assert len(result) <= limit + 1
+
+
+@given(st.text())
+def test_one_line_is_one_line_with_or_without_markup(text: str) -> None:
+    line = one_line(text)
+    assert "\n" not in line and "\r" not in line and line == line.strip()
+    assert one_line(line.replace("&", "&amp;").replace("<", "&lt;")) == line
+
+
+def test_truncate_html_leaves_short_fragments_untouched() -> None:
+    fragment = '<p>Court <a href="https://x.example/">lien</a></p>'
+    assert truncate_html(fragment, 400) is fragment
+
+
+_PIECES = [
+    "a",
+    "b",
+    " ",
+    "&",
+    ";",
+    "<",
+    ">",
+    "/",
+    '"',
+    "'",
+    "=",
+    "\n",
+    "<p>",
+    "</p>",
+    "<br>",
+    "<li>",
+    '<a href="',
+    "&amp;",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES)).map("".join))
+def test_the_fast_text_of_safe_html_is_the_parsers_text(fragment: str) -> None:
+    safe = safe_html(fragment, "https://x.example/")
+    assert safe_html_text(safe) == plain_text(safe)
+    assert safe_html_text(truncate_html(safe, 20)) == plain_text(truncate_html(safe, 20))
+
+
+_URL_PIECES = [
+    "https://",
+    "http://",
+    "HTTP://",
+    "//",
+    "/",
+    "./",
+    "../",
+    "a",
+    "B.",
+    "?",
+    "&",
+    "=",
+    "#",
+    ";",
+    ":",
+]
+
+
+@given(
+    st.lists(st.sampled_from([*_URL_PIECES, "utm_source", "mailto:", "%2e"])).map("".join),
+    st.sampled_from(["", "https://Base.example/dir/page", "http://b.example/", "relative/base"]),
+)
+def test_canonical_url_shortcuts_change_nothing(url: str, base: str) -> None:
+    """canonical_url skips urljoin when it cannot change anything: the result is the long way's."""
+    parts = urlsplit(urljoin(base, url.strip()) if base else url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    expected = urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), "")
+    )
+    assert canonical_url(url, base) == expected
