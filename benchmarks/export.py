@@ -1,0 +1,235 @@
+"""Benchmark: export 20,000 personalised .eml files, against two slower ways of building them.
+
+    .venv/bin/python -m benchmarks.export [--subscribers 20000] [--naive 200] [--email-message 2000]
+
+A newsletter is made from the bundled sample feeds (gather + build, offline) in a temporary
+folder, with a generated list of subscribers (French names, a custom column). Then:
+
+1. digest: `pipeline.export` — the issue rendered and inlined once, each message made of
+   prepared bytes (headers encoded once, bodies quoted-printable encoded line by line);
+2. email.message: the issue rendered once, each message built with `email.message`
+   (`deliver.build_message`) and written the same way. Measured on `--email-message` subscribers
+   (2,000 by default) and extrapolated to the whole list, to keep the run short;
+3. naive: per subscriber, Jinja and the CSS inliner (premailer) run again, then `email.message`.
+   Measured on `--naive` subscribers (200) and extrapolated;
+4. peak memory at 2,000 and at the whole list: the peak resident size of a fresh process running
+   the export (`resource`); and with tracemalloc, the Python heap of building and writing the
+   messages (subscribers made on the fly), and of the whole export. The CSV reader keeps every
+   address it has seen, to name duplicates: that part of the heap grows with the list.
+
+Everything is written into a temporary folder, removed at the end: in /dev/shm (memory) when
+there is one, so that the disk's speed is not what is measured (`--dir` to choose). Exit
+status 1 when digest is not 100x faster than the naive path and 4x faster than email.message,
+or when the peak resident size at the whole list is over 1.25x that at 2,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from digest import exports, outbox, pipeline
+from digest.config import Settings, load_settings
+from digest.deliver import Prepared, Template, build_message, prepare
+from digest.issuefile import read_issue
+from digest.models import Issue, RenderedIssue, Subscriber
+from digest.render import TEMPLATE_NAMES, inline_css, render_issue, template_context, template_environment
+from digest.subscribers import Row, read_subscribers
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+SECRET = "benchmark-secret"
+FIRST = ("Amélie", "Jérôme", "Hélène", "François", "Zoé", "Loïc", "Maëlle", "Noé", "Inès", "Gaël")
+LAST = ("Durand", "Lefèvre", "Marchand", "Njoya", "Weiß", "O'Connor", "Dubois", "Moreau")
+CITIES = ("Lyon", "Rennes", "Montréal", "Bordeaux", "Liège", "Genève")
+
+
+def newsletter(root: Path) -> tuple[Settings, Path]:
+    """A newsletter folder with the bundled samples, gathered and built: (settings, issue folder)."""
+    settings = load_settings(pipeline.scaffold(root / "news"))
+    pipeline.gather(settings, now=NOW)
+    built = pipeline.build(settings, now=NOW, week="2026-W47")
+    return settings, built.directory
+
+
+def subscriber_list(path: Path, count: int) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("email,name,locale,status,tags,city\n")
+        for n in range(count):
+            name = f"{FIRST[n % len(FIRST)]} {LAST[n // len(FIRST) % len(LAST)]}"
+            handle.write(f"reader{n:06d}@example.org,{name},fr,active,weekly,{CITIES[n % len(CITIES)]}\n")
+    return path
+
+
+def subscribers(path: Path, locale: str, limit: int) -> list[Subscriber]:
+    people: list[Subscriber] = []
+    for row in read_subscribers(path, default_locale=locale):
+        if row.subscriber is not None and len(people) < limit:
+            people.append(row.subscriber)
+    return people
+
+
+def time_digest(settings: Settings, issue_dir: Path, csv: Path, out: Path) -> float:
+    started = time.perf_counter()
+    exported = pipeline.export(issue_dir, settings, out=out, subscribers=csv, secret=SECRET)
+    elapsed = time.perf_counter() - started
+    assert exported.written == len(list(out.iterdir())), "every message written"
+    return elapsed
+
+
+def time_per_message(make: Callable[[Subscriber], bytes], people: list[Subscriber], out: Path) -> float:
+    """Seconds per message to build and write each one (the same atomic write as digest's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for subscriber in people:
+        outbox.write_eml(make(subscriber), out, subscriber.email)
+    return (time.perf_counter() - started) / len(people)
+
+
+def naive(issue: Issue, settings: Settings, base: Prepared) -> Callable[[Subscriber], bytes]:
+    """Render and inline per subscriber, then email.message: what digest avoids."""
+    env = template_environment(settings.templates)
+    context = template_context(issue, base.token_prefix)
+    email_html, email_text = (env.get_template(name) for name in TEMPLATE_NAMES[:2])
+
+    def make(subscriber: Subscriber) -> bytes:
+        rendered = RenderedIssue(
+            html=inline_css(email_html.render(context)),
+            text=email_text.render(context),
+            web="",
+            token_prefix=base.token_prefix,
+        )
+        prepared = replace(
+            base,
+            html=Template.split(rendered.html, rendered.token_prefix),
+            text=Template.split(rendered.text, rendered.token_prefix),
+        )
+        return build_message(prepared, subscriber).as_bytes()
+
+    return make
+
+
+def traced_peak(work: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def generated(count: int) -> Iterator[Row]:
+    for n in range(count):
+        name = f"{FIRST[n % len(FIRST)]} {LAST[n // len(FIRST) % len(LAST)]}"
+        yield Row(Subscriber(email=f"reader{n:06d}@example.org", name=name, locale="fr", line=n + 2))
+
+
+def resident_peak(settings: Settings, issue_dir: Path, csv: Path, out: Path) -> int:
+    """Peak resident size, in bytes, of a fresh process that runs the export."""
+    code = (
+        "import resource, sys; from pathlib import Path; from digest import pipeline;"
+        "from digest.config import load_settings;"
+        "pipeline.export(Path(sys.argv[2]), load_settings(Path(sys.argv[1])), out=Path(sys.argv[4]),"
+        " subscribers=Path(sys.argv[3]), secret='x');"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # KiB on Linux
+    )
+    args = [sys.executable, "-c", code, str(settings.path), str(issue_dir), str(csv), str(out)]
+    return int(subprocess.run(args, check=True, capture_output=True, text=True).stdout) * 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--naive", type=int, default=200, help="subscribers measured on the naive path")
+    parser.add_argument(
+        "--email-message", type=int, default=2_000, help="subscribers measured with email.message"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None,
+        help="where the temporary folder goes (default: /dev/shm when there is one)",
+    )
+    args = parser.parse_args(argv)
+    total = args.subscribers
+    with tempfile.TemporaryDirectory(prefix="digest-bench-export-", dir=args.dir) as temporary:
+        root = Path(temporary)
+        settings, issue_dir = newsletter(root)
+        csv = subscriber_list(root / "subscribers.csv", total)
+        small = subscriber_list(root / "subscribers-2000.csv", 2_000)
+        issue = read_issue(issue_dir)
+        base = prepare(render_issue(issue, settings.templates), issue, settings, SECRET)
+        people = subscribers(csv, issue.locale, max(args.naive, args.email_message))
+
+        fast = time_digest(settings, issue_dir, csv, root / "digest")
+        size = sum(path.stat().st_size for path in (root / "digest").iterdir()) / total
+        shutil.rmtree(root / "digest")
+        slow = time_per_message(
+            lambda s: build_message(base, s).as_bytes(), people[: args.email_message], root / "b"
+        )
+        worst = time_per_message(naive(issue, settings, base), people[: args.naive], root / "a")
+        rss: list[int] = []
+        for n, path in enumerate((small, csv)):
+            rss.append(resident_peak(settings, issue_dir, path, root / f"r{n}"))
+            shutil.rmtree(root / f"r{n}")
+        building: list[int] = []
+        for n in (2_000, total):
+            building.append(traced_peak(partial(exports.export, "eml", base, generated(n), root / f"g{n}")))
+            shutil.rmtree(root / f"g{n}")
+        whole: list[int] = []
+        for path in (small, csv):
+            whole.append(
+                traced_peak(
+                    partial(
+                        pipeline.export,
+                        issue_dir,
+                        settings,
+                        out=root / path.stem,
+                        subscribers=path,
+                        secret=SECRET,
+                    )
+                )
+            )
+            shutil.rmtree(root / path.stem)
+
+    per_message = fast / total
+    lines = [
+        f"export of {total:,} .eml files ({size / 1024:.1f} KiB each), one process, {os.cpu_count()} CPUs,"
+        f" files under {args.dir or tempfile.gettempdir()}",
+        f"  digest (pipeline.export, measured on all {total:,}):   {fast:8.2f} s  {per_message * 1e6:8.0f} µs/message",
+        f"  email.message per subscriber (measured on {args.email_message:,}, x{total / args.email_message:.0f}):"
+        f" {slow * total:8.2f} s  {slow * 1e6:8.0f} µs/message  -> digest {slow / per_message:6.1f}x faster",
+        f"  naive: Jinja + premailer + email.message (measured on {args.naive:,}, x{total / args.naive:.0f}):"
+        f" {worst * total:8.1f} s  {worst * 1e6:8.0f} µs/message  -> digest {worst / per_message:6.1f}x faster",
+        f"peak memory at 2,000 and at {total:,} subscribers:",
+        _memory("resident size of a process running the export (resource)", rss),
+        _memory("Python heap, building + writing the messages (tracemalloc)", building),
+        _memory("Python heap, whole export, CSV reader included (tracemalloc)", whole),
+    ]
+    print("\n".join(lines))
+    ok = worst / per_message >= 100 and slow / per_message >= 4 and rss[1] <= 1.25 * rss[0]
+    print(
+        "targets (>= 100x naive, >= 4x email.message, resident memory within 1.25x):",
+        "met" if ok else "NOT MET",
+    )
+    return 0 if ok else 1
+
+
+def _memory(label: str, peaks: list[int]) -> str:
+    return (
+        f"  {label}: {peaks[0] / 2**20:6.1f} MiB -> {peaks[1] / 2**20:6.1f} MiB (x{peaks[1] / peaks[0]:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

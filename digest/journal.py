@@ -1,0 +1,187 @@
+"""The send journal: one row per (issue week, list, recipient), in the state folder's SQLite file.
+
+It is what makes `digest send` resumable and exactly-once. A message is marked `sending`
+durably (fsynced) *before* the end of its DATA is written to the server, and given its outcome
+after the server's reply. After a crash, a row still `sending` is a message the server may or
+may not have accepted: uncertain, so not sent again unless asked.
+
+Worker threads share one connection for writing. Durable marks are group-committed: whoever
+holds the commit lock writes every pending row in one transaction and one fsync, so concurrent
+workers do not queue behind one fsync each. Outcomes do not wait: they are written by the next
+transaction (at the latest by the next mark, or `flush`). If the process dies first, such a
+message is still `sending`, so uncertain: never sent twice. Lookups use a second connection
+(WAL lets it read while the other writes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from digest.errors import DeliveryError
+from digest.store import database, open_store
+
+SENDING, SENT, FAILED, DEFERRED = "sending", "sent", "failed", "deferred"
+
+
+@dataclass(frozen=True)
+class Key:
+    week: str
+    list_id: str
+    recipient: str  # the address, lower-cased
+
+
+@dataclass(frozen=True)
+class Entry:
+    state: str
+    reply: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Row:
+    key: Key
+    message_id: str
+    state: str
+    reply: str
+    attempt: int  # 1 when this row starts an attempt
+
+
+class Journal:
+    def __init__(self, connection: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+        self.db = connection
+        self.reader = reader
+        self._read = threading.Lock()
+        self._lock = threading.Lock()  # guards the pending list and counters
+        self._commit = threading.Lock()  # one writer on the connection at a time
+        self._pending: list[_Row] = []
+        self._submitted = 0
+        self._committed = 0
+
+    @classmethod
+    @contextmanager
+    def open(cls, state_dir: Path) -> Iterator[Journal]:
+        """The journal of `state_dir`, held by this process alone while the block runs."""
+        with open_store(state_dir):
+            pass  # creates the file and applies migrations, 0003_sends among them
+        with _exclusive(state_dir / "send.lock"):
+            writer, reader = (
+                sqlite3.connect(
+                    database(state_dir), check_same_thread=False, isolation_level=None, timeout=30
+                )
+                for _ in range(2)
+            )
+            try:
+                writer.execute("PRAGMA journal_mode = WAL")
+                journal = cls(writer, reader)
+                yield journal
+                journal.flush()
+            finally:
+                writer.close()
+                reader.close()
+
+    def get(self, key: Key) -> Entry | None:
+        with self._read:
+            row = self.reader.execute(
+                "SELECT state, reply, attempts FROM sends WHERE week = ? AND list_id = ? AND recipient = ?",
+                (key.week, key.list_id, key.recipient),
+            ).fetchone()
+        return Entry(*row) if row else None
+
+    def mark_sending(self, key: Key, message_id: str) -> None:
+        """Durable before it returns: the caller ends DATA right after."""
+        self._submit(_Row(key, message_id, SENDING, "", 1), durable=True)
+
+    def record(self, key: Key, message_id: str, state: str, reply: str) -> None:
+        """The outcome: written now if no transaction is under way, else by the next one."""
+        self._submit(_Row(key, message_id, state, reply, 0), durable=False)
+
+    def flush(self) -> None:
+        """Everything recorded so far, on disk."""
+        self._submit(None, durable=True)
+
+    def _submit(self, row: _Row | None, *, durable: bool) -> None:
+        with self._lock:
+            if row is not None:
+                self._pending.append(row)
+            self._submitted += 1
+            ticket = self._submitted
+        if not self._commit.acquire(blocking=durable):
+            return  # a transaction is under way; the next one carries this row
+        try:
+            if self._committed >= ticket:
+                return  # another thread's transaction carried this row
+            with self._lock:
+                rows, self._pending = self._pending, []
+                upto = self._submitted
+            if rows or durable:
+                self._write(rows, durable)
+            self._committed = upto
+        finally:
+            self._commit.release()
+
+    def _write(self, rows: list[_Row], durable: bool) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                """INSERT INTO sends (week, list_id, recipient, message_id, state, attempts, reply, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (week, list_id, recipient) DO UPDATE SET
+                   message_id = excluded.message_id, state = excluded.state, reply = excluded.reply,
+                   attempts = attempts + excluded.attempts, updated_at = excluded.updated_at""",
+                [
+                    (
+                        r.key.week,
+                        r.key.list_id,
+                        r.key.recipient,
+                        r.message_id,
+                        r.state,
+                        r.attempt,
+                        r.reply,
+                        now,
+                    )
+                    for r in rows
+                ],
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise DeliveryError(
+                f"cannot write the send journal: {exc}",
+                hint="is the state folder writable and its disk full?",
+            ) from exc
+
+    def uncertain(self, week: str, list_id: str) -> list[str]:
+        with self._read:
+            rows = self.reader.execute(
+                "SELECT recipient FROM sends WHERE week = ? AND list_id = ? AND state = ? ORDER BY recipient",
+                (week, list_id, SENDING),
+            ).fetchall()
+        return [recipient for (recipient,) in rows]
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Two `digest send` runs on one state folder could each send a message the other is sending."""
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeliveryError(
+                f"another `digest send` is running with the state folder {path.parent}",
+                hint="wait for it to finish; a crashed run releases the lock by itself",
+            ) from None
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock

@@ -1,0 +1,197 @@
+"""Real SMTP servers on 127.0.0.1 for tests and benchmarks (aiosmtpd), good and faulty.
+
+`Mailbox` keeps every accepted message by recipient, so tests can assert "exactly once".
+`Faults` makes a server misbehave in the ways real ones do: 4xx on some messages, 5xx for one
+recipient, a connection cut between messages, a stall longer than the client's timeout, a
+reply withheld after the end of DATA (to kill a client in the uncertain window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def self_signed(directory: Path, rsa_bits: int = 0) -> tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1, its own CA: (cert.pem, key.pem). An EC key
+    (quick to make), or RSA of `rsa_bits` like most mail servers present."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+        if rsa_bits
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@dataclass
+class Faults:
+    temporary_rcpt: set[str] = field(default_factory=set)  # 451 at RCPT, the first time
+    temporary_data: set[str] = field(default_factory=set)  # 451 after the end of DATA, the first time
+    rejected: set[str] = field(default_factory=set)  # 550 at RCPT, always
+    cut_every: int = 0  # drop the connection at the MAIL after this many messages on it
+    stall_mail_number: int = 0  # the Nth MAIL of the server's life stalls for stall_seconds
+    stall_seconds: float = 0.0
+    withhold_reply_for: str = ""  # accept this recipient's message, then never answer
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it accepts, and can misbehave as `faults` says."""
+
+    def __init__(self, faults: Faults | None = None, keep: bool = True) -> None:
+        self.faults = faults or Faults()
+        self.keep = keep
+        self.lock = threading.Lock()
+        self.messages: list[tuple[str, bytes]] = []
+        self.counts: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()  # attempts per fault key
+        self.mails = 0
+        self.connections = 0
+        self.withheld = threading.Event()
+
+    def _first(self, key: str) -> bool:
+        with self.lock:
+            self.seen[key] += 1
+            return self.seen[key] == 1
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self.lock:
+            self.mails += 1
+            number = self.mails
+            if not hasattr(session, "accepted"):
+                self.connections += 1
+                session.accepted = 0
+            done = session.accepted
+        if self.faults.cut_every and done and done % self.faults.cut_every == 0:
+            server.transport.abort()  # the connection is cut between two messages
+            return "421 4.4.2 gone"
+        if number == self.faults.stall_mail_number:
+            await asyncio.sleep(self.faults.stall_seconds)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.faults.rejected:
+            return "550 5.1.1 no such mailbox here"
+        if address in self.faults.temporary_rcpt and self._first("rcpt:" + address):
+            return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        (recipient,) = envelope.rcpt_tos
+        if recipient in self.faults.temporary_data and self._first("data:" + recipient):
+            return "451 4.3.0 queue full, try again later"
+        with self.lock:
+            self.counts[recipient] += 1
+            session.accepted += 1
+            if self.keep:
+                self.messages.append((recipient, bytes(envelope.original_content or envelope.content)))
+        if recipient == self.faults.withhold_reply_for:
+            self.withheld.set()
+            await asyncio.sleep(3600)  # accepted, but the client never hears it
+        return "250 2.0.0 queued"
+
+    def parsed(self, recipient: str) -> email.message.EmailMessage:
+        with self.lock:
+            raw = next(data for rcpt, data in self.messages if rcpt == recipient)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        return message
+
+
+def password_check(user: str, password: str) -> Any:
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, handled=False)
+
+    return authenticator
+
+
+@contextmanager
+def smtp_server(
+    handler: Mailbox,
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    auth: tuple[str, str] | None = None,
+) -> Iterator[Controller]:
+    """A real SMTP server on 127.0.0.1 while the block runs; `.port` says where."""
+    kwargs: dict[str, Any] = {}
+    if starttls:
+        kwargs.update(tls_context=starttls, require_starttls=True)
+    if auth:
+        kwargs.update(
+            authenticator=password_check(*auth),
+            auth_required=True,
+            auth_require_tls=bool(starttls or implicit_tls),
+        )
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), ssl_context=implicit_tls, **kwargs
+    )
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
