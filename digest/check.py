@@ -6,6 +6,7 @@ Each rule gives a `Finding`; `digest check` prints them and exits 1 when one fai
 from __future__ import annotations
 
 import itertools
+import quopri
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,24 +14,14 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
+from digest import caniemail
 from digest.models import Issue
 
 CLIP_BYTES = 104_448  # Gmail clips the HTML part beyond ~102 KB
 GOAL_BYTES = 85 * 1024
 STYLE_BYTES = 16_384
 _DENIED_PHRASES = ("click here", "cliquez ici", "lire la suite", "read more", "en savoir plus")
-_ACTIVE = (
-    "script",
-    "form",
-    "svg",
-    "iframe",
-    "object",
-    "embed",
-    "input",
-    "button",
-    "video",
-    "audio",
-)
+_ACTIVE = ("script", "form", "svg", "iframe", "object", "embed", "input", "button", "video", "audio")
 
 
 @dataclass(frozen=True)
@@ -61,12 +52,12 @@ def check_issue(documents: Documents) -> list[Finding]:
 
 def _size(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
     size = len(docs.html.encode("utf-8"))
-    # quoted-printable grows French HTML by about a fifth; judge the clip on the encoded size
-    encoded = int(size * 1.2)
+    # Gmail clips on the size of the part as sent: quoted-printable grows French HTML by ~1/5
+    encoded = len(quopri.encodestring(docs.html.encode("utf-8")))
     yield Finding(
         "H7",
         encoded <= CLIP_BYTES,
-        f"HTML is {size / 1024:.1f} KB (≈{encoded / 1024:.1f} KB encoded; Gmail clips at 102 KB)",
+        f"HTML is {size / 1024:.1f} KB ({encoded / 1024:.1f} KB quoted-printable; Gmail clips at 102 KB)",
     )
     if size > GOAL_BYTES:
         yield Finding("H7", True, f"HTML is over the 85 KB goal ({size / 1024:.1f} KB)", warning=True)
@@ -274,6 +265,109 @@ def _unsubscribe(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Findi
     )
 
 
+_COLOR = re.compile(r"(?<![\w-])color\s*:\s*#([0-9a-f]{3}|[0-9a-f]{6})\b", re.I)
+_BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*#([0-9a-f]{3}|[0-9a-f]{6})\b", re.I)
+_FONT_SIZE = re.compile(r"font-size\s*:\s*(\d+(?:\.\d+)?)px", re.I)
+
+
+def _readability(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
+    """H11 from inline styles: text sizes, and contrast against the nearest explicit background."""
+    small, tiny, low = 0, [], []
+    total = 0
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or not (element.text or "").strip():
+            continue
+        text = (element.text or "").strip()
+        total += len(text)
+        size = _inherited(element, _FONT_SIZE)
+        if size is not None and float(size) < 14:
+            tiny.append(text[:30])
+        elif size is not None and float(size) < 16:
+            small += len(text)
+        color, background = _inherited(element, _COLOR), _background(element)
+        if color and background and _contrast(color, background) < 4.5 and (size is None or float(size) < 24):
+            low.append(f"{text[:30]!r} #{color} on #{background}")
+    yield Finding("H11", not tiny, f"text under 14 px: {tiny[:3]}" if tiny else "no text under 14 px")
+    share = small / total if total else 0
+    yield Finding(
+        "H11",
+        share <= 0.25,
+        f"{share:.0%} of the text is 14–15 px (footers and meta only; body text is 16 px)",
+    )
+    yield Finding(
+        "H11", not low, f"contrast under 4.5:1: {low[:3]}" if low else "text contrast is at least 4.5:1"
+    )
+
+
+def _inherited(element: lxml.html.HtmlElement, pattern: re.Pattern[str]) -> str | None:
+    node: lxml.html.HtmlElement | None = element
+    while node is not None:
+        match = pattern.search(node.get("style") or "")
+        if match:
+            return match.group(1)
+        node = node.getparent()
+    return None
+
+
+def _background(element: lxml.html.HtmlElement) -> str | None:
+    node: lxml.html.HtmlElement | None = element
+    while node is not None:
+        match = _BACKGROUND.search(node.get("style") or "")
+        if match:
+            return match.group(1)
+        if (node.get("bgcolor") or "").startswith("#"):
+            return str(node.get("bgcolor"))[1:]
+        node = node.getparent()
+    return "ffffff"  # what every client shows behind an email that sets none
+
+
+def _contrast(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two hex colours."""
+
+    def luminance(hex_colour: str) -> float:
+        digits = "".join(c * 2 for c in hex_colour) if len(hex_colour) == 3 else hex_colour
+        channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _posts(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
+    untitled = [post.url for post in docs.issue.posts if not post.title.strip()]
+    yield Finding(
+        "posts",
+        bool(docs.issue.posts) and not untitled,
+        f"posts without a title: {untitled[:3]}"
+        if untitled
+        else f"{len(docs.issue.posts)} posts, all titled",
+    )
+
+
+def _clients(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
+    """caniemail: fail on features with no fallback; report the rest (a test keeps it from growing)."""
+    report = caniemail.support(caniemail.features_used(docs.html))
+    denied = [entry.title for entry in report if entry.denied]
+    yield Finding(
+        "clients",
+        not denied,
+        f"features with no fallback in email clients: {denied}"
+        if denied
+        else "no feature from the deny-list",
+    )
+    gaps = [entry for entry in report if entry.unsupported and not entry.denied]
+    if gaps:
+        worst = sorted(gaps, key=lambda entry: -len(entry.unsupported))[:3]
+        detail = "; ".join(f"{entry.title}: {len(entry.unsupported)} clients" for entry in worst)
+        yield Finding(
+            "clients",
+            True,
+            f"{len(gaps)} features unsupported somewhere, with fallbacks ({detail})",
+            warning=True,
+        )
+
+
 RULES: tuple[Rule, ...] = (
     _size,
     _lang,
@@ -288,4 +382,7 @@ RULES: tuple[Rule, ...] = (
     _dark_mode,
     _text_part,
     _unsubscribe,
+    _readability,
+    _posts,
+    _clients,
 )

@@ -7,6 +7,7 @@ naming the file and the key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,21 +29,44 @@ class NewsletterSettings:
     locale: str = "en"
     timezone: str = "UTC"
     list_id: str = ""  # derived from base_url when empty
+    subscribe_url: str = ""  # default: <base_url>/subscribe
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """How much each term of a post's score counts; docs/selection.md explains each."""
+
+    shares: float = 0.5
+    comments: float = 0.5
+    recency: float = 0.5
+    image: float = 0.5
+    summary: float = 0.5
 
 
 @dataclass(frozen=True)
 class SelectionSettings:
     max_posts: int = 12
     per_source_max: int = 3
-    subject: str = ""  # e.g. "{name} — {week_label}"; localised default when empty
+    per_author_max: int = 2
+    sections: tuple[str, ...] = ()  # categories that become sections, in this order
+    other_section: str = ""  # title of the section for the rest; localised default when empty
+    subject: str = ""  # e.g. "{name} — semaine {week_number}"; localised default when empty
+    preheader: str = ""  # e.g. "{count} articles, dont « {first} »"; localised default when empty
     pin: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    weights: ScoreWeights = ScoreWeights()
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
     subscribers: Path
     unsubscribe_url: str = ""  # with {token}; default: <base_url>/unsubscribe/{token}
+    mailto_unsubscribe: str = ""  # an address; added to List-Unsubscribe as <mailto:…> when set
+    feedback_id: str = ""  # Feedback-ID header, e.g. "{week}:digest:acme:digestfr"
+    dkim_selector: str = ""  # DKIM signing is on when set (key: $DIGEST_DKIM_KEY or dkim_key)
+    dkim_domain: str = ""  # d= of the signature; default: the From domain
+    dkim_key: Path | None = None  # PEM private key file
+    listmonk_lists: tuple[int, ...] = ()  # list IDs for `export --format listmonk`
 
 
 @dataclass(frozen=True)
@@ -80,9 +104,21 @@ class Settings:
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "newsletter": {"name", "from", "reply_to", "base_url", "locale", "timezone", "list_id"},
-    "selection": {"max_posts", "per_source_max", "subject", "pin", "drop"},
-    "delivery": {"subscribers", "unsubscribe_url"},
+    "newsletter": {"name", "from", "reply_to", "base_url", "locale", "timezone", "list_id", "subscribe_url"},
+    "selection": {
+        "max_posts", "per_source_max", "per_author_max", "sections", "other_section",
+        "subject", "preheader", "pin", "drop", "weights",
+    },
+    "delivery": {
+        "subscribers",
+        "unsubscribe_url",
+        "mailto_unsubscribe",
+        "feedback_id",
+        "dkim_selector",
+        "dkim_domain",
+        "dkim_key",
+        "listmonk_lists",
+    },
     "paths": {"templates", "state", "issues"},
 }
 _FEED_KEYS = {"url", "name", "weight", "categories"}
@@ -123,14 +159,20 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
         locale=_choice(n, "locale", where, "newsletter", LOCALES, "en"),
         timezone=_zone(n, where),
         list_id=_str(n, "list_id", where, "newsletter", ""),
+        subscribe_url=_str(n, "subscribe_url", where, "newsletter", ""),
     )
     s = tables["selection"]
     selection = SelectionSettings(
         max_posts=_int(s, "max_posts", where, SelectionSettings.max_posts),
         per_source_max=_int(s, "per_source_max", where, SelectionSettings.per_source_max),
-        subject=_str(s, "subject", where, "selection", ""),
+        per_author_max=_int(s, "per_author_max", where, SelectionSettings.per_author_max),
+        sections=_strings(s, "sections", where, "selection"),
+        other_section=_str(s, "other_section", where, "selection", ""),
+        subject=_text_template(s, "subject", where),
+        preheader=_text_template(s, "preheader", where),
         pin=_strings(s, "pin", where, "selection"),
         drop=_strings(s, "drop", where, "selection"),
+        weights=_weights(s.get("weights", {}), where),
     )
     d = tables["delivery"]
     unsubscribe_url = _str(d, "unsubscribe_url", where, "delivery", "")
@@ -140,9 +182,16 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
             "must contain {token}",
             "e.g. https://example.org/unsubscribe/{token}",
         )
+    dkim_key = _str(d, "dkim_key", where, "delivery", "")
     delivery = DeliverySettings(
         subscribers=where.resolve(_str(d, "subscribers", where, "delivery", "subscribers.csv")),
         unsubscribe_url=unsubscribe_url,
+        mailto_unsubscribe=_mailbox(d, where),
+        feedback_id=_feedback_id(d, where),
+        dkim_selector=_str(d, "dkim_selector", where, "delivery", ""),
+        dkim_domain=_str(d, "dkim_domain", where, "delivery", ""),
+        dkim_key=where.resolve(dkim_key) if dkim_key else None,
+        listmonk_lists=_ids(d, "listmonk_lists", where),
     )
     p = tables["paths"]
     env_state = os.environ.get("DIGEST_STATE")
@@ -195,11 +244,69 @@ def _strings(table: dict[str, Any], key: str, where: _Where, section: str) -> tu
     return tuple(value)
 
 
+def _mailbox(table: dict[str, Any], where: _Where) -> str:
+    value = _str(table, "mailto_unsubscribe", where, "delivery", "").removeprefix("mailto:")
+    if value and not re.fullmatch(r"[^@\s<>,]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", value):
+        where.fail(
+            "delivery.mailto_unsubscribe",
+            f"{value!r} is not an email address",
+            "e.g. unsubscribe@example.org",
+        )
+    return value
+
+
+def _feedback_id(table: dict[str, Any], where: _Where) -> str:
+    """Google's format `a:b:c:SenderId`, SenderId 5-15 characters; `{week}` is the issue's week."""
+    value = _str(table, "feedback_id", where, "delivery", "")
+    sample = value.replace("{week}", "2026-W01")
+    if value and not re.fullmatch(
+        r"[A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9._-]{5,15}", sample
+    ):
+        where.fail(
+            "delivery.feedback_id",
+            f"{value!r} is not campaign:stream:account:SenderId (SenderId 5-15 characters)",
+            'e.g. "{week}:digest:acme:digestfr"',
+        )
+    return value
+
+
+def _ids(table: dict[str, Any], key: str, where: _Where) -> tuple[int, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        where.fail(f"delivery.{key}", "must be a list of whole numbers", "e.g. [3, 7]")
+    return tuple(value)
+
+
 def _int(table: dict[str, Any], key: str, where: _Where, default: int) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         where.fail(f"selection.{key}", f"must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+SUBJECT_FIELDS = {"name": "N", "week": "2026-W01", "week_number": 1, "year": 2026, "count": 1, "first": "T"}
+
+
+def _text_template(table: dict[str, Any], key: str, where: _Where) -> str:
+    """A subject/preheader pattern: checked now, so a typo fails before any build."""
+    value = _str(table, key, where, "selection", "")
+    try:
+        value.format(**SUBJECT_FIELDS)
+    except (KeyError, IndexError, ValueError) as exc:
+        where.fail(f"selection.{key}", f"bad placeholder in {value!r} ({exc})", "placeholders: " + ", ".join(f"{{{name}}}" for name in SUBJECT_FIELDS))
+    return value
+
+
+def _weights(value: Any, where: _Where) -> ScoreWeights:
+    if not isinstance(value, dict):
+        where.fail("selection.weights", "must be a table", "write it as [selection.weights]")
+    known = {field: getattr(ScoreWeights(), field) for field in ScoreWeights.__dataclass_fields__}
+    for key, weight in value.items():
+        if key not in known:
+            where.fail(f"selection.weights.{key}", "unknown key", f"known: {', '.join(known)}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            where.fail(f"selection.weights.{key}", f"must be a number ≥ 0, not {weight!r}")
+    return ScoreWeights(**{key: float(weight) for key, weight in value.items()})
 
 
 def _choice(

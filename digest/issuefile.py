@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from digest.errors import IssueFileError
+from digest.errors import ConfigError, IssueFileError
 from digest.models import Image, Issue, Post, Section
 from digest.store import post_to_dict
 
@@ -23,6 +23,28 @@ def issue_to_json(issue: Issue) -> str:
         for section in issue.sections
     ]
     return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def issue_number(issues: Path, name: str) -> int:
+    """1 + the issues built before this one: rebuilding an issue keeps its number."""
+    earlier = (
+        [path for path in issues.glob(f"*/{ISSUE_FILE}") if path.parent.name < name]
+        if issues.is_dir()
+        else []
+    )
+    return len(earlier) + 1
+
+
+def refuse_to_lose_edits(directory: Path, issue: Issue, force: bool) -> None:
+    """A rebuild must not silently replace an issue.json the editor has changed."""
+    existing = directory / ISSUE_FILE
+    if force or not existing.is_file():
+        return
+    if existing.read_text(encoding="utf-8") != issue_to_json(issue):
+        raise ConfigError(
+            f"{existing} exists and differs from this build (edited by hand, or new posts gathered)",
+            hint="run `digest render` to keep your edits, or `digest build --force` to replace them",
+        )
 
 
 def read_issue(issue_dir: Path) -> Issue:
@@ -60,6 +82,8 @@ def issue_from_dict(data: Any, path: Path) -> Issue:
         intro=field.get(data, "intro", str, ""),
         number=field.get(data, "number", (int, type(None)), None),
         base_url=field.get(data, "base_url", str, ""),
+        first_day=_day(field.get(data, "first_day", str, ""), "first_day", field),
+        last_day=_day(field.get(data, "last_day", str, ""), "last_day", field),
         sections=tuple(_section(section, f"sections[{i}]", field) for i, section in enumerate(sections)),
     )
 
@@ -84,6 +108,15 @@ class _Fields:
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             return self.fail(name, f"has the wrong type ({type(value).__name__})")
         return value
+
+
+def _day(value: str, name: str, field: _Fields) -> str:
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            field.fail(name, f"{value!r} is not a date (YYYY-MM-DD)")
+    return value
 
 
 def _section(data: Any, where: str, field: _Fields) -> Section:

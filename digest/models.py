@@ -59,6 +59,8 @@ class Issue:
     intro: str = ""
     number: int | None = None
     base_url: str = ""
+    first_day: str = ""  # ISO date, inclusive, in the newsletter's zone: the span covered
+    last_day: str = ""
 
     @property
     def posts(self) -> tuple[Post, ...]:
@@ -102,3 +104,4 @@ class FeedReport:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    moved_to: str | None = None  # a permanent redirect's target, used from now on

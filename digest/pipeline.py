@@ -13,16 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from digest import archive as archive_stage
+from digest import exports
 from digest import gather as gather_stage
+from digest import preview as preview_stage
 from digest.check import Documents, Finding, check_issue
 from digest.config import CONFIG_NAME, Settings, load_settings
-from digest.deliver import Template, build_message, prepare, write_eml
+from digest.deliver import Prepared, Template, prepare
 from digest.errors import ConfigError, NothingToPublish
 from digest.i18n import translate
-from digest.issuefile import ISSUE_FILE, issue_to_json, read_issue
+from digest.issuefile import ISSUE_FILE, issue_number, issue_to_json, read_issue, refuse_to_lose_edits
+from digest.journal import Journal
 from digest.models import FeedReport, Issue, RenderedIssue
 from digest.render import render_issue
-from digest.selection import build_issue, choose_posts, last_complete_week, week_of, week_window
+from digest.selection import build_issue, choose_posts, choose_window, week_of
+from digest.sender import ProgressCallback, SendOptions, SendReport, send_issue
+from digest.signing import load_signer
+from digest.smtp import SmtpTarget
 from digest.store import open_store
 from digest.subscribers import RowProblem, read_subscribers
 
@@ -51,23 +58,30 @@ def build(
     *,
     now: datetime,
     week: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
     out: Path | None = None,
     pins: Sequence[str] = (),
     drops: Sequence[str] = (),
+    force: bool = False,
 ) -> Built:
-    """Select the week's posts and render the issue into `<out>/<week>/`."""
-    week = week or last_complete_week(now, settings.zone)
-    start, end = week_window(week, settings.zone)
+    """Select the posts of a week (or of --since/--until) and render the issue into `<out>/<name>/`."""
+    window = choose_window(settings, now=now, week=week, since=since, until=until)
     with open_store(settings.state) as store:
-        candidates = store.posts_between(start, end)
-    choice = choose_posts(candidates, settings, window_end=end, pins=pins, drops=drops)
+        candidates = store.posts_between(window.start, window.end)
+    choice = choose_posts(candidates, settings, window_end=window.end, pins=pins, drops=drops)
+    name = window.week if week or not (since or until) else f"{window.first_day}_{window.last_day}"
     if not choice.posts:
         raise NothingToPublish(
-            f"no posts in {week} ({len(candidates)} gathered in that week, none selected); no issue written",
+            f"no posts in {name} ({len(candidates)} gathered in that span, none selected); no issue written",
             hint="run `digest gather` first, or choose another --week",
         )
-    issue = build_issue(choice.posts, settings, week)
-    directory = (out or settings.issues) / week
+    issues = out or settings.issues
+    issue = build_issue(
+        choice.posts, settings, window, pinned=choice.pinned, number=issue_number(issues, name)
+    )
+    directory = issues / name
+    refuse_to_lose_edits(directory, issue, force)
     findings = write_issue(issue, directory, settings.templates)
     return Built(directory, issue, choice.warnings, tuple(findings))
 
@@ -75,7 +89,7 @@ def build(
 def write_issue(issue: Issue, directory: Path, templates: Path | None) -> list[Finding]:
     """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks."""
     rendered = render_issue(issue, templates)
-    html, text = preview(rendered, issue)
+    html, text = anonymous(rendered, issue)
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         ISSUE_FILE: issue_to_json(issue),
@@ -100,7 +114,7 @@ def check(issue_dir: Path) -> list[Finding]:
     return check_issue(Documents(issue, html, text))
 
 
-def preview(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
+def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
     """The email as a reader with no name would see it: for email.html/email.txt, checks and previews."""
     values = {
         "greeting": translate(issue.locale, "hello_anonymous"),
@@ -111,6 +125,31 @@ def preview(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
     return html, text
 
 
+def screenshots(issue_dir: Path, out: Path) -> list[Path]:
+    return preview_stage.screenshots(issue_dir, out)
+
+
+def preview_server(
+    issue_dir: Path, templates: Path | None, *, host: str, port: int
+) -> preview_stage.PreviewServer:
+    """A local server for the issue that re-renders it when issue.json or a template changes."""
+    watched = [templates] if templates else []
+    return preview_stage.PreviewServer(issue_dir, lambda: rerender(issue_dir, templates), watched, host, port)
+
+
+def archive(settings: Settings, *, out: Path, issues: Path | None = None) -> list[Path]:
+    """A static site of every built issue (index, one page each, Atom feed) in `out`."""
+    newsletter = settings.newsletter
+    pages = archive_stage.site(
+        archive_stage.load_entries(issues or settings.issues),
+        base_url=newsletter.base_url,
+        title=newsletter.name,
+        locale=newsletter.locale,
+        subscribe_url=newsletter.subscribe_url or f"{newsletter.base_url}/subscribe",
+    )
+    return archive_stage.write_site(pages, out)
+
+
 @dataclass(frozen=True)
 class Exported:
     directory: Path
@@ -118,6 +157,7 @@ class Exported:
     skipped: int  # not active: unsubscribed, bounced, cleaned
     rejected: tuple[RowProblem, ...]
     warnings: tuple[RowProblem, ...]
+    files: tuple[Path, ...] = ()
 
 
 def export(
@@ -129,9 +169,29 @@ def export(
     subscribers: Path | None = None,
     secret: str | None = None,
 ) -> Exported:
-    """Personalised messages for every active subscriber, written as they are made."""
-    if fmt != "eml":
-        raise ConfigError(f"--format {fmt!r} is not available yet", hint="use --format eml")
+    """Personalised messages (eml, mbox) or service request bodies, written as they are made."""
+    if fmt not in exports.FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not one of {', '.join(exports.FORMATS)}")
+    prepared = _prepare(issue_dir, settings, secret)
+    rows = read_subscribers(
+        subscribers or settings.delivery.subscribers, default_locale=prepared.issue.locale
+    )
+    signer = load_signer(settings, prepared.domain) if fmt in ("eml", "mbox") else None
+    tally = exports.export(
+        fmt,
+        prepared,
+        rows,
+        out,
+        sign=signer.sign if signer else None,
+        listmonk_lists=settings.delivery.listmonk_lists,
+    )
+    return Exported(
+        out, tally.written, tally.skipped, tuple(tally.rejected), tuple(tally.warnings), tuple(tally.files)
+    )
+
+
+def _prepare(issue_dir: Path, settings: Settings, secret: str | None) -> Prepared:
+    """The issue rendered once and split at its merge tokens, ready for every subscriber."""
     secret = secret or os.environ.get(SECRET_ENV, "")
     if not secret:
         raise ConfigError(
@@ -139,23 +199,35 @@ def export(
             hint="export a long random secret: it signs unsubscribe links",
         )
     issue = read_issue(issue_dir)
-    prepared = prepare(render_issue(issue, settings.templates), issue, settings, secret)
-    out.mkdir(parents=True, exist_ok=True)
-    written = skipped = 0
-    rejected: list[RowProblem] = []
-    warnings: list[RowProblem] = []
-    for row in read_subscribers(subscribers or settings.delivery.subscribers, default_locale=issue.locale):
-        warnings.extend(row.warnings)
-        if row.rejected:
-            rejected.append(row.rejected)
-        if row.subscriber is None:
-            continue
-        if not row.subscriber.active:
-            skipped += 1
-            continue
-        write_eml(build_message(prepared, row.subscriber), out, row.subscriber)
-        written += 1
-    return Exported(out, written, skipped, tuple(rejected), tuple(warnings))
+    return prepare(render_issue(issue, settings.templates), issue, settings, secret)
+
+
+def send(
+    issue_dir: Path,
+    settings: Settings,
+    *,
+    target: SmtpTarget,
+    options: SendOptions,
+    subscribers: Path | None = None,
+    secret: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SendReport:
+    """Send over SMTP, resumably: the journal in the state folder records every message."""
+    prepared = _prepare(issue_dir, settings, secret)
+    rows = read_subscribers(
+        subscribers or settings.delivery.subscribers, default_locale=prepared.issue.locale
+    )
+    signer = load_signer(settings, prepared.domain)
+    with Journal.open(settings.state) as journal:
+        return send_issue(
+            prepared,
+            rows,
+            target,
+            journal,
+            options,
+            sign=signer.sign if signer else None,
+            on_progress=on_progress,
+        )
 
 
 @dataclass(frozen=True)
@@ -167,22 +239,32 @@ class Demo:
 
 
 def scaffold(directory: Path, *, force: bool = False) -> Path:
-    """A newsletter folder: digest.toml, feeds/ (samples), templates/, subscribers.csv."""
-    config = directory / CONFIG_NAME
-    if config.exists() and not force:
+    """A newsletter folder: digest.toml, templates/, subscribers.csv, sample feeds, a CI workflow.
+
+    Nothing that exists is overwritten unless `force`: the whole list is checked first.
+    """
+    shipped = Path(__file__).parent
+    files = {
+        directory / CONFIG_NAME: SAMPLES / CONFIG_NAME,
+        directory / "subscribers.csv": SAMPLES / "subscribers.csv",
+        directory / ".github" / "workflows" / "digest.yml": SAMPLES / "workflow.yml",
+        **{directory / "feeds" / feed.name: feed for feed in sorted((SAMPLES / "feeds").glob("*.xml"))},
+        **{
+            directory / "templates" / t.name: t
+            for t in sorted((shipped / "templates").iterdir())
+            if t.is_file()
+        },
+    }
+    existing = [str(target.relative_to(directory)) for target in files if target.exists()]
+    if existing and not force:
         raise ConfigError(
-            f"{config} already exists", hint="choose another folder, or pass --force to overwrite"
+            f"{directory} already holds {', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}",
+            hint="choose an empty folder, or pass --force to overwrite those files",
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SAMPLES / CONFIG_NAME, config)
-    shutil.copyfile(SAMPLES / "subscribers.csv", directory / "subscribers.csv")
-    shutil.copytree(SAMPLES / "feeds", directory / "feeds", dirs_exist_ok=True)
-    templates = directory / "templates"
-    templates.mkdir(exist_ok=True)
-    for template in (Path(__file__).parent / "templates").iterdir():
-        if template.is_file() and (force or not (templates / template.name).exists()):
-            shutil.copyfile(template, templates / template.name)
-    return config
+    for target, source in files.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return directory / CONFIG_NAME
 
 
 def demo(out: Path, *, now: datetime) -> Demo:

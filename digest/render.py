@@ -22,7 +22,7 @@ import jinja2
 import premailer
 
 from digest.errors import TemplateError
-from digest.i18n import long_date, translate
+from digest.i18n import long_date, translate, typography, typography_html
 from digest.issuefile import issue_to_json
 from digest.models import Image, Issue, Post, RenderedIssue
 from digest.sanitize import safe_html
@@ -93,12 +93,12 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
     subscriber = MergeField(prefix, "subscriber")
     return {
         "issue": issue,
-        "newsletter": issue.newsletter,
+        "newsletter": typography(issue.newsletter, locale),
         "locale": locale,
         "dir": "ltr",
-        "subject": issue.subject,
-        "preheader": issue.preheader,
-        "intro": issue.intro,
+        "subject": typography(issue.subject, locale),
+        "preheader": typography(issue.preheader, locale),
+        "intro": typography(issue.intro, locale),
         "sections": [
             {"title": section.title, "posts": [_post_view(post, locale) for post in section.posts]}
             for section in issue.sections
@@ -108,8 +108,8 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
         "week_label": t("week_label", week_number=number, year=year),
         "week_range": t(
             "week_range",
-            start=long_date(monday, locale),
-            end=long_date(monday + timedelta(days=6), locale),
+            start=long_date(date.fromisoformat(issue.first_day) if issue.first_day else monday, locale),
+            end=long_date(date.fromisoformat(issue.last_day) if issue.last_day else monday + timedelta(days=6), locale),
         ),
         "web_url": f"{issue.base_url}/issues/{issue.week}/" if issue.base_url else "",
         "subscriber": subscriber,
@@ -142,14 +142,15 @@ def _post_view(post: Post, locale: str) -> PostView:
     language = (post.language or "").split("-")[0]
     return PostView(
         post=post,
-        title=post.title,
+        title=typography(post.title, language or locale),
         url=post.url,
         source=post.source,
         author=post.author,
         date=long_date(post.published, locale),
         categories=post.categories,
-        summary_html=safe_html(post.summary_html),  # again: issue.json may have been edited by hand
-        summary_text=post.summary_text,
+        # sanitised again: issue.json may have been edited by hand
+        summary_html=typography_html(safe_html(post.summary_html), language or locale),
+        summary_text=typography(post.summary_text, language or locale),
         image=post.image,
         comments=post.comments,
         lang=language if language and language != locale else "",
@@ -202,12 +203,15 @@ def inline_css(html: str) -> str:
     return _DOCTYPE + body.strip() + "\n"
 
 
+_ASCII_SPACE = re.compile(r"[ \t\r\n]+")
+
+
 def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
     """Wrap each paragraph at `width` columns; URLs are never broken."""
     paragraphs = str(text).split("\n\n")
     wrapped = (
         textwrap.fill(
-            " ".join(paragraph.split()),
+            " ".join(_ASCII_SPACE.split(paragraph.strip())),  # keep no-break spaces: they are typography
             width=width,
             initial_indent=indent,
             subsequent_indent=indent,

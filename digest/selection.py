@@ -1,7 +1,8 @@
 """Select: the week's featured posts, as a frozen `Issue`. Pure: `now` is passed in.
 
 The window is the ISO week in the newsletter's time zone, so a post at 00:30 on Monday in
-Paris belongs to the new week even though it is still Sunday in UTC.
+Paris belongs to the new week even though it is still Sunday in UTC. docs/selection.md
+explains the score and every setting.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.config import FeedSettings, Settings
+from digest.config import FeedSettings, ScoreWeights, Settings
 from digest.errors import ConfigError
 from digest.i18n import translate
 from digest.models import Issue, Post, Section
 
+DEFAULT_WEIGHTS = ScoreWeights()
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
@@ -32,13 +34,61 @@ def parse_week(week: str) -> tuple[int, int]:
     raise ConfigError(f"--week {week!r} is not an ISO week", hint="write it as YYYY-Www, e.g. 2026-W48")
 
 
-def week_window(week: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of the ISO week in `zone`, as UTC datetimes; exact across DST changes."""
+def parse_day(value: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {value!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-11-16"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of whole days in the newsletter's zone, and the UTC instants that bound it."""
+
+    first_day: date
+    last_day: date  # inclusive
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+    week: str  # the ISO week of the last day: names the issue
+
+
+def day_window(first_day: date, last_day: date, zone: ZoneInfo) -> Window:
+    if last_day < first_day:
+        raise ConfigError(f"--until {last_day} is before --since {first_day}")
+    start = datetime.combine(first_day, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    year, number, _ = last_day.isocalendar()
+    return Window(first_day, last_day, start, end, f"{year}-W{number:02d}")
+
+
+def iso_week_window(week: str, zone: ZoneInfo) -> Window:
     year, number = parse_week(week)
     monday = date.fromisocalendar(year, number, 1)
-    start = datetime.combine(monday, time(0), tzinfo=zone)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return day_window(monday, monday + timedelta(days=6), zone)
+
+
+def week_window(week: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of the ISO week in `zone`, as UTC datetimes; exact across DST changes."""
+    window = iso_week_window(week, zone)
+    return window.start, window.end
+
+
+def choose_window(
+    settings: Settings, *, now: datetime, week: str | None, since: str | None, until: str | None
+) -> Window:
+    """The span an issue covers: --since/--until days, else --week, else the last complete week."""
+    if week and (since or until):
+        raise ConfigError(
+            "--week cannot be combined with --since/--until", hint="give a week, or a span of days"
+        )
+    if since or until:
+        today = now.astimezone(settings.zone).date()
+        first = parse_day(since, "--since") if since else today - timedelta(days=7)
+        last = parse_day(until, "--until") if until else today - timedelta(days=1)
+        return day_window(first, last, settings.zone)
+    return iso_week_window(week or last_complete_week(now, settings.zone), settings.zone)
 
 
 def week_of(moment: datetime, zone: ZoneInfo) -> str:
@@ -54,6 +104,7 @@ def last_complete_week(now: datetime, zone: ZoneInfo) -> str:
 class Choice:
     posts: tuple[Post, ...]
     warnings: tuple[str, ...]
+    pinned: int = 0  # the first `pinned` posts were pinned by the editor
 
 
 def choose_posts(
@@ -67,78 +118,142 @@ def choose_posts(
     """Pinned posts first (in pin order), then the best-scored ones under the caps.
 
     The order of `candidates` never matters: ties are broken by URL, so the same posts
-    always give the same issue.
+    always give the same issue. Pins ignore the caps and the category filters: the editor
+    has the last word.
     """
     feeds = {feed.url: feed for feed in settings.feeds}
-    posts = sorted({post.id: post for post in candidates}.values(), key=lambda p: p.url)
-    posts = [post for post in posts if _admitted(post, feeds.get(post.feed))]
+    everything = sorted({post.id: post for post in candidates}.values(), key=lambda p: p.url)
+    by_url = {post.url: post for post in everything}
     warnings: list[str] = []
-    dropped = set(drops) | set(settings.selection.drop)
-    by_url = {post.url: post for post in posts}
-    pinned: list[Post] = []
-    for url in [*pins, *settings.selection.pin]:
+    chosen: list[Post] = []
+    for url in dict.fromkeys([*pins, *settings.selection.pin]):
         post = by_url.get(url)
         if post is None:
             warnings.append(f"pinned URL matches no post of the week: {url}")
-        elif post not in pinned:
-            pinned.append(post)
-    chosen = list(pinned)
+        else:
+            chosen.append(post)
+    pinned = len(chosen)
+    dropped = set(drops) | set(settings.selection.drop)
+    for url in sorted(set(drops) - set(by_url)):
+        warnings.append(f"dropped URL matches no post of the week: {url}")
+    weights = settings.selection.weights
+    ranked = sorted(
+        (post for post in everything if _admitted(post, feeds.get(post.feed))),
+        key=lambda p: (-score(p, feeds.get(p.feed), window_end, weights), p.url),
+    )
     per_source = Counter(post.feed for post in chosen)
-    ranked = sorted(posts, key=lambda p: (-score(p, feeds.get(p.feed), window_end), p.url))
+    per_author = Counter(post.author.casefold() for post in chosen if post.author)
+    limits = settings.selection
     for post in ranked:
-        if len(chosen) >= settings.selection.max_posts:
+        if len(chosen) >= limits.max_posts:
             break
-        if post in chosen or post.url in dropped:
+        author = post.author.casefold()
+        if post in chosen or post.url in dropped or per_source[post.feed] >= limits.per_source_max:
             continue
-        if per_source[post.feed] >= settings.selection.per_source_max:
+        if author and per_author[author] >= limits.per_author_max:
             continue
         chosen.append(post)
         per_source[post.feed] += 1
-    return Choice(posts=tuple(chosen), warnings=tuple(warnings))
+        per_author[author] += 1
+    return Choice(posts=tuple(chosen), warnings=tuple(warnings), pinned=pinned)
 
 
 def _admitted(post: Post, feed: FeedSettings | None) -> bool:
-    if feed is None or not feed.categories:
+    if feed is None:
+        return True
+    if feed.weight == 0:
+        return False  # a muted feed: its posts appear only when pinned
+    if not feed.categories:
         return True
     wanted = {category.casefold() for category in feed.categories}
     return any(category.casefold() in wanted for category in post.categories)
 
 
-def score(post: Post, feed: FeedSettings | None, window_end: datetime) -> float:
-    """How strongly a post should be featured; see docs/selection.md for each term."""
+def score(
+    post: Post, feed: FeedSettings | None, window_end: datetime, weights: ScoreWeights = DEFAULT_WEIGHTS
+) -> float:
+    """How strongly a post should be featured: feed weight × (1 + signals + recency + quality).
+
+    Signals grow with the logarithm of shares and comments, so 5,000 shares do not bury every
+    other post; recency falls from 1 to 0 over the week; quality rewards an image and a summary.
+    """
     weight = feed.weight if feed else 1.0
-    signals = math.log1p(post.shares or 0) / 2 + math.log1p(post.comments or 0) / 2
+    signals = weights.shares * math.log1p(post.shares or 0) + weights.comments * math.log1p(
+        post.comments or 0
+    )
     age_days = max(0.0, (window_end - post.published).total_seconds() / 86400)
-    recency = max(0.0, 1 - age_days / 7) * 0.5
-    quality = (0.5 if post.image else 0.0) + min(len(post.summary_text), 300) / 600
+    recency = weights.recency * max(0.0, 1 - age_days / 7)
+    quality = (
+        weights.image * (1.0 if post.image else 0.0)
+        + weights.summary * min(len(post.summary_text), 300) / 300
+    )
     return weight * (1 + signals + recency + quality)
+
+
+def arrange(posts: Sequence[Post], settings: Settings, pinned: int = 0) -> tuple[Section, ...]:
+    """Sections by category in the configured order; pinned posts open the issue.
+
+    A post goes to the first configured section whose category it has; the rest follow in
+    a last section. With no sections configured, the issue is one unnamed section.
+    """
+    names = settings.selection.sections
+    if not names:
+        return (Section("", tuple(posts)),)
+    lead, rest = list(posts[:pinned]), posts[pinned:]
+    buckets: dict[str, list[Post]] = {name: [] for name in names}
+    others: list[Post] = []
+    for post in rest:
+        own = {category.casefold() for category in post.categories}
+        name = next((name for name in names if name.casefold() in own), None)
+        (buckets[name] if name else others).append(post)
+    other_title = settings.selection.other_section or translate(settings.newsletter.locale, "more")
+    sections = [Section("", tuple(lead))] if lead else []
+    sections += [Section(name, tuple(items)) for name, items in buckets.items() if items]
+    if others:
+        sections.append(Section(other_title, tuple(others)))
+    return tuple(sections)
 
 
 def build_issue(
     posts: Sequence[Post],
     settings: Settings,
-    week: str,
+    window: Window | str,
     *,
+    pinned: int = 0,
     intro: str = "",
     number: int | None = None,
 ) -> Issue:
-    """The frozen issue: subject and preheader from the localised catalogue (or config)."""
-    year, week_number = parse_week(week)
+    """The frozen issue: subject and preheader from the config patterns or the localised catalogue."""
+    if isinstance(window, str):
+        window = iso_week_window(window, settings.zone)
+    year, week_number = parse_week(window.week)
     locale = settings.newsletter.locale
-    name = settings.newsletter.name
-    template = settings.selection.subject or translate(
-        locale, "subject", name="{name}", week_number="{week_number}", year="{year}"
-    )
-    subject = template.format(name=name, week_number=week_number, year=year, week=week)
-    first = posts[0].title if posts else ""
+    values = {
+        "name": settings.newsletter.name,
+        "week": window.week,
+        "week_number": week_number,
+        "year": year,
+        "count": len(posts),
+        "first": posts[0].title if posts else "",
+    }
+    subject = settings.selection.subject or _pattern(locale, "subject")
+    preheader = settings.selection.preheader or _pattern(locale, "preheader")
     return Issue(
-        newsletter=name,
-        week=week,
+        newsletter=settings.newsletter.name,
+        week=window.week,
         locale=locale,
-        subject=subject,
-        preheader=translate(locale, "preheader", count=len(posts), first=first),
-        sections=(Section(title="", posts=tuple(posts)),),
+        subject=subject.format(**values),
+        preheader=preheader.format(**values),
+        sections=arrange(posts, settings, pinned),
         intro=intro,
         number=number,
         base_url=settings.newsletter.base_url,
+        first_day=window.first_day.isoformat(),
+        last_day=window.last_day.isoformat(),
     )
+
+
+def _pattern(locale: str, key: str) -> str:
+    """The catalogue's text with its placeholders left in, to be filled by `build_issue`."""
+    names = ("name", "week", "week_number", "year", "count", "first")
+    return translate(locale, key, **{name: f"{{{name}}}" for name in names})

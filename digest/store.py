@@ -38,6 +38,46 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX posts_published ON posts (published);
         """,
     ),
+    (
+        "0002_feed_state",
+        """
+        CREATE TABLE feed_state (
+            url TEXT PRIMARY KEY,
+            moved_to TEXT,
+            moved_at TEXT,
+            gone_at TEXT
+        );
+        """,
+    ),
+    (
+        "0003_sends",
+        """
+        CREATE TABLE sends (
+            week TEXT NOT NULL,
+            list_id TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            reply TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (week, list_id, recipient)
+        );
+        """,
+    ),
+    (
+        "0004_unsubscribes",
+        """
+        CREATE TABLE unsubscribes (
+            list_id TEXT NOT NULL,
+            email TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            via TEXT NOT NULL,
+            applied_at TEXT,
+            PRIMARY KEY (list_id, email)
+        );
+        """,
+    ),
 )
 
 
@@ -96,6 +136,120 @@ class Store:
         row = self.db.execute("SELECT MAX(published) FROM posts").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
+    # Feed state (0002): where a feed moved for good (301/308), and when it answered 410 Gone.
+    # Keyed by the feed's URL as written in digest.toml, so editing that URL starts afresh.
+
+    def moved_to(self, url: str) -> str | None:
+        row = self.db.execute("SELECT moved_to FROM feed_state WHERE url = ?", (url,)).fetchone()
+        return row[0] if row and row[0] else None
+
+    def record_move(self, url: str, location: str, at: datetime) -> None:
+        with self.db:
+            self.db.execute(
+                """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)
+                   ON CONFLICT (url) DO UPDATE SET moved_to = excluded.moved_to, moved_at = excluded.moved_at""",
+                (url, location, _iso(at)),
+            )
+
+    def gone_since(self, url: str) -> datetime | None:
+        row = self.db.execute("SELECT gone_at FROM feed_state WHERE url = ?", (url,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def mark_gone(self, url: str, at: datetime) -> None:
+        with self.db:
+            self.db.execute(
+                """INSERT INTO feed_state (url, gone_at) VALUES (?, ?)
+                   ON CONFLICT (url) DO UPDATE SET gone_at = excluded.gone_at""",
+                (url, _iso(at)),
+            )
+
+    def clear_gone(self, urls: Iterable[str]) -> list[str]:
+        """Remove the gone mark of these feeds; return those that had one."""
+        cleared = [url for url in urls if self.gone_since(url)]
+        with self.db:
+            self.db.executemany("UPDATE feed_state SET gone_at = NULL WHERE url = ?", [(u,) for u in cleared])
+        return cleared
+
+    def save_gathered(
+        self, feeds: Iterable[tuple[str, str, FeedCache, Iterable[Post]]], checked_at: datetime
+    ) -> list[int]:
+        """`add_posts` then `save_feed` for several feeds (url, title, cache, posts), in one transaction.
+
+        One commit, so one disk sync, for a batch of feeds: a big gather would otherwise spend
+        more time syncing than fetching. Returns how many posts of each feed were new.
+        """
+        counts = []
+        with self.db:
+            for url, title, cache, posts in feeds:
+                rows = [(p.id, p.url, p.feed, _iso(p.published), self._post_json(p)) for p in posts]
+                before = self.db.total_changes
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                counts.append(self.db.total_changes - before)
+                self.db.execute(
+                    """INSERT INTO feeds (url, title, etag, last_modified, checked_at) VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (url) DO UPDATE SET title = excluded.title, etag = excluded.etag,
+                       last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
+                    (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
+                )
+        return counts
+
+    @staticmethod
+    def _post_json(post: Post) -> str:
+        """`post_to_dict` as JSON, without `asdict`'s deep copies: gather stores thousands at once."""
+        data = dict(vars(post))
+        data["published"] = _iso(post.published)
+        data["categories"] = list(post.categories)
+        data["image"] = dict(vars(post.image)) if post.image else None
+        return json.dumps(data, ensure_ascii=False)
+
+    @contextmanager
+    def light_sync(self) -> Iterator[None]:
+        """Commits without a disk sync (WAL, synchronous=NORMAL) for the length of a gather.
+
+        The database stays intact whatever happens; a power cut may only undo the last commits,
+        and gathered posts are fetched again by the next run (their ETags roll back with them).
+        """
+        (before,) = self.db.execute("PRAGMA synchronous").fetchone()
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA synchronous = {int(before)}")
+
+    # Unsubscribes (0004): one row per list and lower-cased address, recorded by the unsubscribe
+    # app; `applied_at` is set once `subscribers apply-unsubscribes` has written it to the CSV.
+
+    def record_unsubscribe(self, list_id: str, email: str, at: datetime, via: str) -> bool:
+        """Record that `email` left `list_id`; False when it had already (the first time is kept)."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO unsubscribes (list_id, email, requested_at, via) VALUES (?, ?, ?, ?)",
+                (list_id, email.lower(), _iso(at), via),
+            )
+        return cursor.rowcount == 1
+
+    def is_unsubscribed(self, list_id: str, email: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM unsubscribes WHERE list_id = ? AND email = ?", (list_id, email.lower())
+        ).fetchone()
+        return row is not None
+
+    def unsubscribed(self, list_id: str, *, pending_only: bool = False) -> frozenset[str]:
+        """Lower-cased addresses unsubscribed from `list_id` (only those not yet in the CSV)."""
+        query = "SELECT email FROM unsubscribes WHERE list_id = ?"
+        query += " AND applied_at IS NULL" if pending_only else ""
+        return frozenset(email for (email,) in self.db.execute(query, (list_id,)))
+
+    def mark_unsubscribes_applied(self, list_id: str, emails: Iterable[str], at: datetime) -> None:
+        with self.db:
+            self.db.executemany(
+                "UPDATE unsubscribes SET applied_at = ? WHERE list_id = ? AND email = ?",
+                [(_iso(at), list_id, email.lower()) for email in emails],
+            )
+
 
 @contextmanager
 def open_store(state_dir: Path) -> Iterator[Store]:
@@ -107,6 +261,11 @@ def open_store(state_dir: Path) -> Iterator[Store]:
         yield Store(connection)
     finally:
         connection.close()
+
+
+def database(state_dir: Path) -> Path:
+    """The SQLite file; the send journal opens its own connection to it (shared by its threads)."""
+    return state_dir / "digest.sqlite3"
 
 
 def migrate(connection: sqlite3.Connection) -> None:

@@ -62,7 +62,7 @@ def make_post() -> Callable[..., Post]:
             title=f"Post number {number}",
             url=f"https://blog.example.org/posts/{number}",
             published=datetime(2026, 11, 18, 9, 0, tzinfo=UTC),
-            author="Ada",
+            author=f"Author {number}",
             categories=("Web",),
             summary_html=f"<p>Summary of post {number}.</p>",
             summary_text=f"Summary of post {number}.",

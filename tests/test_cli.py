@@ -217,3 +217,50 @@ def test_the_repository_is_itself_a_newsletter_with_its_own_template(tmp_path: P
     assert code == 0, err
     html = (tmp_path / "issues/2026-W47/email.html").read_text(encoding="utf-8")
     assert "— La rédaction" in html  # templates/email.html, extending the shipped default
+
+
+def test_a_rebuild_never_replaces_an_edited_issue_without_force(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    run("gather", "--config", config)
+    assert run("build", "--config", config)[0] == 0
+    assert run("build", "--config", config)[0] == 0  # same inputs: same bytes, nothing lost
+    issue_json = tmp_path / "news/issues/2026-W47/issue.json"
+    edited = issue_json.read_text(encoding="utf-8").replace('"intro": ""', '"intro": "Édito"')
+    issue_json.write_text(edited, encoding="utf-8")
+    code, _, err = run("build", "--config", config)
+    assert code == 2 and "--force" in err and "digest render" in err
+    assert issue_json.read_text(encoding="utf-8") == edited
+    assert run("build", "--config", config, "--force")[0] == 0
+    assert '"intro": ""' in issue_json.read_text(encoding="utf-8")
+
+
+def test_issues_are_numbered_in_order_and_spans_get_their_own_folder(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    run("gather", "--config", config)
+    for week in ("2026-W45", "2026-W46", "2026-W47"):
+        assert run("build", "--config", config, "--week", week)[0] == 0
+    numbers = {
+        week: json.loads((tmp_path / f"news/issues/{week}/issue.json").read_text(encoding="utf-8"))["number"]
+        for week in ("2026-W45", "2026-W46", "2026-W47")
+    }
+    assert numbers == {"2026-W45": 1, "2026-W46": 2, "2026-W47": 3}
+    code, _, err = run("build", "--config", config, "--since", "2026-11-01", "--until", "2026-11-14")
+    assert code == 0, err
+    span = json.loads((tmp_path / "news/issues/2026-11-01_2026-11-14/issue.json").read_text(encoding="utf-8"))
+    assert (span["first_day"], span["last_day"], span["week"]) == ("2026-11-01", "2026-11-14", "2026-W46")
+
+
+def test_quiet_and_verbose(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = str(tmp_path / "news" / "digest.toml")
+    code, _, err = run("-q", "gather", "--config", config)
+    assert code == 0 and err == ""
+    code, _, err = run("-q", "build", "--config", config, "--week", "2026-W10")
+    assert code == 3 and "error: no posts in 2026-W10" in err  # errors survive --quiet
+    run("build", "--config", config)
+    code, _, err = run("-v", "render", str(tmp_path / "news/issues/2026-W47"), "--config", config)
+    assert code == 0 and "ok  H1" in err
+    code, _, err = run("render", str(tmp_path / "news/issues/2026-W47"), "--config", config)
+    assert code == 0 and "ok  H1" not in err

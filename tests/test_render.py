@@ -11,7 +11,7 @@ from digest.config import Settings
 from digest.errors import TemplateError
 from digest.issuefile import read_issue
 from digest.models import Issue, Post, Section
-from digest.pipeline import build, gather, preview, rerender
+from digest.pipeline import anonymous, build, gather, rerender
 from digest.render import PostView, render_issue, template_context
 from tests.conftest import NOW
 
@@ -37,7 +37,7 @@ def _issue(posts: list[Post], locale: str = "fr") -> Issue:
 def test_sample_issue_renders_to_the_golden_email(
     sample_issue: Issue, golden: Callable[[str, str], None]
 ) -> None:
-    html, text = preview(render_issue(sample_issue), sample_issue)
+    html, text = anonymous(render_issue(sample_issue), sample_issue)
     golden("issue/email.html", html)
     golden("issue/email.txt", text)
 
@@ -57,7 +57,7 @@ def test_css_is_inlined_and_responsive_rules_stay_in_style(sample_issue: Issue) 
 
 
 def test_every_shipped_template_passes_the_checks(sample_issue: Issue) -> None:
-    html, text = preview(render_issue(sample_issue), sample_issue)
+    html, text = anonymous(render_issue(sample_issue), sample_issue)
     failed = [finding for finding in check_issue(Documents(sample_issue, html, text)) if not finding.ok]
     assert failed == []
 
@@ -137,8 +137,8 @@ def test_rerender_of_an_edited_issue_json(settings: Settings, sample_issue: Issu
     )
     rerender(directory, settings.templates)
     assert read_issue(directory).intro == "Bonne lecture !"
-    assert "Bonne lecture !" in (directory / "email.html").read_text(encoding="utf-8")
-    assert "Bonne lecture !" in (directory / "email.txt").read_text(encoding="utf-8")
+    assert "Bonne lecture\u00a0!" in (directory / "email.html").read_text(encoding="utf-8")
+    assert "Bonne lecture\u00a0!" in (directory / "email.txt").read_text(encoding="utf-8")
 
 
 def test_empty_sections_are_not_rendered(make_post: Callable[..., Post]) -> None:

@@ -11,10 +11,18 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from digest.config import FeedSettings, Settings
+from digest.config import FeedSettings, ScoreWeights, Settings
 from digest.errors import ConfigError
 from digest.models import Post
-from digest.selection import build_issue, choose_posts, last_complete_week, parse_week, week_of, week_window
+from digest.selection import (
+    build_issue,
+    choose_posts,
+    choose_window,
+    last_complete_week,
+    parse_week,
+    week_of,
+    week_window,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 END = datetime(2026, 11, 23, tzinfo=UTC)
@@ -71,7 +79,7 @@ def test_every_moment_falls_in_exactly_the_window_of_its_week(moment: datetime) 
 def test_pins_come_first_in_pin_order_and_drops_are_left_out(
     settings: Settings, make_post: Callable[..., Post]
 ) -> None:
-    posts = [make_post(feed=f"feeds/{n}.xml", shares=n * 10) for n in range(6)]
+    posts = [make_post(feed=f"feeds/{n}.xml", shares=n * 10, author=f"A{n}") for n in range(6)]
     pins = [posts[0].url, posts[1].url]
     chosen = choose_posts(posts, settings, window_end=END, pins=pins, drops=[posts[5].url])
     assert [post.url for post in chosen.posts[:2]] == pins
@@ -88,7 +96,7 @@ def test_a_pin_matching_no_post_is_a_warning_naming_it(
 
 def test_caps_per_source_and_in_total(settings: Settings, make_post: Callable[..., Post]) -> None:
     capped = replace(settings, selection=replace(settings.selection, max_posts=5, per_source_max=2))
-    posts = [make_post(feed=f"feeds/{n % 3}.xml") for n in range(12)]
+    posts = [make_post(feed=f"feeds/{n % 3}.xml", author=f"Author {n}") for n in range(12)]
     chosen = choose_posts(posts, capped, window_end=END).posts
     assert len(chosen) == 5
     assert max(sum(1 for post in chosen if post.feed == feed) for feed in {p.feed for p in chosen}) <= 2
@@ -116,7 +124,12 @@ def test_category_filter_per_feed(settings: Settings, make_post: Callable[..., P
 
 def test_shuffled_input_gives_the_same_issue(settings: Settings, make_post: Callable[..., Post]) -> None:
     posts = [
-        make_post(feed=f"feeds/{n % 4}.xml", shares=n % 3, published=END - timedelta(hours=n % 5))
+        make_post(
+            feed=f"feeds/{n % 4}.xml",
+            author=f"A{n % 7}",
+            shares=n % 3,
+            published=END - timedelta(hours=n % 5),
+        )
         for n in range(30)
     ]
     expected = build_issue(choose_posts(posts, settings, window_end=END).posts, settings, "2026-W47")
@@ -133,8 +146,73 @@ def test_subject_and_preheader_are_localised(settings: Settings, make_post: Call
     post = make_post(title="Un titre")
     french = build_issue([post], settings, "2026-W47")
     assert french.subject == "Le Digest des Médias — semaine 47 de 2026"
-    assert "« Un titre »" in french.preheader
+    assert "«\u00a0Un titre\u00a0»" in french.preheader  # French typography: no-break spaces
     english = build_issue(
         [post], replace(settings, newsletter=replace(settings.newsletter, locale="en")), "2026-W47"
     )
     assert english.subject == "Le Digest des Médias — week 47, 2026"
+
+
+def test_per_author_cap(settings: Settings, make_post: Callable[..., Post]) -> None:
+    posts = [
+        make_post(feed=f"feeds/{n}.xml", author="Webentertainer" if n < 4 else f"Other {n}") for n in range(8)
+    ]
+    chosen = choose_posts(posts, settings, window_end=END).posts
+    assert sum(1 for post in chosen if post.author == "Webentertainer") == settings.selection.per_author_max
+
+
+def test_score_weights_come_from_config(settings: Settings, make_post: Callable[..., Post]) -> None:
+    no_signals = replace(
+        settings, selection=replace(settings.selection, weights=ScoreWeights(shares=0, comments=0))
+    )
+    shared = make_post(shares=10_000, image=None, author="A")
+    pictured = make_post(shares=0, author="B")
+    assert choose_posts([shared, pictured], settings, window_end=END).posts[0] == shared
+    assert choose_posts([shared, pictured], no_signals, window_end=END).posts[0] == pictured
+
+
+def test_sections_follow_the_configured_order(settings: Settings, make_post: Callable[..., Post]) -> None:
+    sectioned = replace(settings, selection=replace(settings.selection, sections=("Web", "Médias")))
+    pinned = make_post(categories=("Médias",), author="P")
+    web = make_post(categories=("web",), author="W")
+    medias = make_post(categories=("Médias", "Web"), author="M")
+    other = make_post(categories=("Cuisine",), author="O")
+    issue = build_issue([pinned, medias, other, web], sectioned, "2026-W47", pinned=1)
+    assert [(section.title, section.posts) for section in issue.sections] == [
+        ("", (pinned,)),
+        ("Web", (medias, web)),
+        ("À lire aussi", (other,)),
+    ]
+
+
+def test_subject_and_preheader_patterns_from_config(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    patterned = replace(
+        settings,
+        selection=replace(
+            settings.selection, subject="{name} n°{week_number}", preheader="{count} billets dont {first}"
+        ),
+    )
+    issue = build_issue([make_post(title="Un")], patterned, "2026-W47")
+    assert (issue.subject, issue.preheader) == ("Le Digest des Médias n°47", "1 billets dont Un")
+
+
+def test_since_until_span_in_the_newsletter_zone(settings: Settings) -> None:
+    window = choose_window(settings, now=END, week=None, since="2026-11-01", until="2026-11-14")
+    assert window.start == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    assert window.end == datetime(2026, 11, 14, 23, 0, tzinfo=UTC)
+    assert window.week == "2026-W46"
+    with pytest.raises(ConfigError, match="before"):
+        choose_window(settings, now=END, week=None, since="2026-11-14", until="2026-11-01")
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        choose_window(settings, now=END, week="2026-W47", since="2026-11-01", until=None)
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        choose_window(settings, now=END, week=None, since="1er novembre", until=None)
+
+
+def test_a_feed_of_weight_zero_appears_only_when_pinned(settings: Settings, make_post: Callable[..., Post]) -> None:
+    muted = replace(settings, feeds=(FeedSettings(url="feeds/muted.xml", weight=0.0),))
+    post = make_post(feed="feeds/muted.xml")
+    assert choose_posts([post], muted, window_end=END).posts == ()
+    assert choose_posts([post], muted, window_end=END, pins=[post.url]).posts == (post,)

@@ -1,0 +1,202 @@
+"""The editor's and the robot's week: init, preview, archive and the CI workflow."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.preview import find_chromium
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "NO_COLOR": "1", "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"}
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=ENV)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_from_an_empty_folder_init_gather_build_then_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("init", str(tmp_path / "news"))[0] == 0
+    monkeypatch.chdir(tmp_path / "news")
+    assert (tmp_path / "news/.github/workflows/digest.yml").is_file()
+    assert run("gather")[0] == 0
+    for week in ("2026-W46", "2026-W47"):
+        code, _, err = run("build", "--week", week)
+        assert code == 0, err
+    code, _, err = run("archive", "--out", "public")
+    assert code == 0, err
+    site = tmp_path / "news" / "public"
+    feed = feedparser.parse((site / "feed.xml").read_bytes())
+    assert feed.bozo == 0 and feed.version == "atom10"
+    assert [entry.link for entry in feed.entries] == [
+        "https://digest.example.org/2026-W47/",
+        "https://digest.example.org/2026-W46/",
+    ]
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="2026-W47/index.html"' in index and 'href="feed.xml"' in index
+    assert not re.search(r'href="/', index)  # relative links: the site works from any path
+    page = (site / "2026-W47" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../index.html"' in page and "%%" not in page and "unsubscribe/" not in page
+
+
+def test_init_into_a_folder_that_has_a_newsletter_overwrites_nothing(tmp_path: Path) -> None:
+    run("init", str(tmp_path))
+    config = tmp_path / "digest.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n# mine\n", encoding="utf-8")
+    code, _, err = run("init", str(tmp_path))
+    assert code == 2 and "already holds digest.toml" in err and "--force" in err
+    assert config.read_text(encoding="utf-8").endswith("# mine\n")
+    assert run("init", str(tmp_path), "--force")[0] == 0
+    assert not config.read_text(encoding="utf-8").endswith("# mine\n")
+
+
+def test_archive_without_issues_exits_2(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    code, _, err = run(
+        "archive", "--config", str(tmp_path / "news/digest.toml"), "--out", str(tmp_path / "site")
+    )
+    assert code == 2 and "no built issue" in err
+    assert not (tmp_path / "site").exists()
+
+
+def test_preview_of_a_folder_that_is_not_an_issue_exits_2(tmp_path: Path) -> None:
+    code, _, err = run("preview", str(tmp_path))
+    assert code == 2 and "not an issue folder" in err
+
+
+def test_preview_on_a_port_in_use_exits_2(tmp_path: Path) -> None:
+    run("demo", "--out", str(tmp_path / "demo"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run("preview", str(tmp_path / "demo/issues/2026-W47"), "--port", str(port))
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_preview_server_serves_views_and_reloads_on_edit(tmp_path: Path) -> None:
+    import urllib.request
+
+    from digest.pipeline import preview_server
+
+    run("demo", "--out", str(tmp_path / "demo"))
+    issue = tmp_path / "demo/issues/2026-W47"
+    server = preview_server(issue, tmp_path / "demo/templates", host="127.0.0.1", port=0)
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+
+        def get(path: str) -> str:
+            with urllib.request.urlopen(server.url + path, timeout=10) as response:
+                return str(response.read().decode("utf-8"))
+
+        assert "Phone 375" in get("") and "Dark" in get("")
+        assert "<h1" in get("email.html")
+        assert "prefers-color-scheme" in get("email.html") and "#121212 !important" in get("dark.html")
+        assert "https://" in get("email.txt")
+        before = get("version")
+        issue_json = issue / "issue.json"
+        issue_json.write_text(
+            issue_json.read_text(encoding="utf-8").replace('"intro": ""', '"intro": "Édito du jour"'),
+            encoding="utf-8",
+        )
+        os.utime(issue_json, (1, 1))  # a different mtime even within the same second
+        assert get("version") != before
+        assert "Édito du jour" in get("email.html")
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed")
+def test_preview_screenshots_from_the_cli(tmp_path: Path) -> None:
+    run("demo", "--out", str(tmp_path / "demo"))
+    code, _, err = run(
+        "preview", str(tmp_path / "demo/issues/2026-W47"), "--screenshots", "--out", str(tmp_path / "shots")
+    )
+    assert code == 0, err
+    assert sorted(path.name for path in (tmp_path / "shots").glob("*.png")) == [
+        "desktop-dark.png",
+        "desktop.png",
+        "phone-dark.png",
+        "phone.png",
+    ]
+
+
+def _workflow() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / ".github/workflows/digest.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_the_workflow_is_valid_and_the_one_init_writes() -> None:
+    workflow = _workflow()
+    assert (ROOT / ".github/workflows/digest.yml").read_bytes() == (
+        ROOT / "digest/samples/workflow.yml"
+    ).read_bytes()
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert triggers["schedule"] == [{"cron": "0 6 * * 1"}] and "workflow_dispatch" in triggers
+    send = workflow["jobs"]["send"]
+    assert send["environment"] == "newsletter" and send["needs"] == "build"
+    assert "secrets.DIGEST_SMTP_URL" in yaml.safe_dump(send)
+    commands = " ".join(step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"])
+    for command in ("digest gather", "digest build", "digest check", "digest send"):
+        assert command in commands
+    assert "digest gather" in (ROOT / "docs/ci.md").read_text(encoding="utf-8")
+
+
+def test_the_workflow_build_job_runs_locally(tmp_path: Path) -> None:
+    """Every `run:` step of the build job, in order, in a fresh newsletter (the send job is not run)."""
+    run("init", str(tmp_path / "news"))
+    outputs = tmp_path / "github_output"
+    outputs.touch()
+    environment = {
+        **os.environ,
+        **ENV,
+        **_workflow()["env"],
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(outputs),
+        "WEEK": "",
+    }
+    for step in _workflow()["jobs"]["build"]["steps"]:
+        if "run" not in step or step.get("name") == "Install digest":
+            continue
+        values = dict(
+            line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines() if "=" in line
+        )
+        condition = step.get("if", "")
+        if condition and not (
+            condition == "steps.build.outputs.built == 'true'" and values.get("built") == "true"
+        ):
+            continue
+        script = re.sub(
+            r"\$\{\{\s*steps\.build\.outputs\.(\w+)\s*\}\}", lambda m, found=values: found.get(m.group(1), ""), step["run"]
+        )
+        done = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=tmp_path / "news",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{step.get('name')}: {done.stderr}"
+    values = dict(line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines())
+    assert values["built"] == "true"
+    assert Path(values["issue"]).name == "2026-W47" and (Path(values["issue"]) / "email.html").is_file()
