@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/digest demo --out digest-demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check digest tests benchmarks
-	$(BIN)/ruff format --check digest tests benchmarks
+	$(BIN)/ruff check digest tests benchmarks tools
+	$(BIN)/ruff format --check digest tests benchmarks tools
 	$(BIN)/mypy digest
 
 test: lint

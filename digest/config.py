@@ -106,8 +106,16 @@ class Settings:
 _SECTIONS: dict[str, set[str]] = {
     "newsletter": {"name", "from", "reply_to", "base_url", "locale", "timezone", "list_id", "subscribe_url"},
     "selection": {
-        "max_posts", "per_source_max", "per_author_max", "sections", "other_section",
-        "subject", "preheader", "pin", "drop", "weights",
+        "max_posts",
+        "per_source_max",
+        "per_author_max",
+        "sections",
+        "other_section",
+        "subject",
+        "preheader",
+        "pin",
+        "drop",
+        "weights",
     },
     "delivery": {
         "subscribers",
@@ -293,7 +301,11 @@ def _text_template(table: dict[str, Any], key: str, where: _Where) -> str:
     try:
         value.format(**SUBJECT_FIELDS)
     except (KeyError, IndexError, ValueError) as exc:
-        where.fail(f"selection.{key}", f"bad placeholder in {value!r} ({exc})", "placeholders: " + ", ".join(f"{{{name}}}" for name in SUBJECT_FIELDS))
+        where.fail(
+            f"selection.{key}",
+            f"bad placeholder in {value!r} ({exc})",
+            "placeholders: " + ", ".join(f"{{{name}}}" for name in SUBJECT_FIELDS),
+        )
     return value
 
 

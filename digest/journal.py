@@ -7,10 +7,10 @@ may not have accepted: uncertain, so not sent again unless asked.
 
 Worker threads share one connection for writing. Durable marks are group-committed: whoever
 holds the commit lock writes every pending row in one transaction and one fsync, so concurrent
-workers do not queue behind one fsync each. Outcomes do not wait: they are written by the next
-transaction (at the latest by the next mark, or `flush`). If the process dies first, such a
-message is still `sending`, so uncertain: never sent twice. Lookups use a second connection
-(WAL lets it read while the other writes).
+workers do not queue behind one fsync each. Outcomes do not wait: they ride along with the next
+mark's transaction (or `flush`); if the process dies first, such a message is still `sending`,
+so uncertain: never sent twice. Lookups use a second connection (WAL lets it read while the
+other writes).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class Journal:
             )
             try:
                 writer.execute("PRAGMA journal_mode = WAL")
+                writer.execute("PRAGMA synchronous = FULL")  # every commit fsynced
                 journal = cls(writer, reader)
                 yield journal
                 journal.flush()
@@ -97,40 +98,44 @@ class Journal:
 
     def mark_sending(self, key: Key, message_id: str) -> None:
         """Durable before it returns: the caller ends DATA right after."""
-        self._submit(_Row(key, message_id, SENDING, "", 1), durable=True)
+        self._submit(_Row(key, message_id, SENDING, "", 1))
 
     def record(self, key: Key, message_id: str, state: str, reply: str) -> None:
-        """The outcome: written now if no transaction is under way, else by the next one."""
-        self._submit(_Row(key, message_id, state, reply, 0), durable=False)
+        """The outcome, written with the next transaction."""
+        with self._lock:
+            self._pending.append(_Row(key, message_id, state, reply, 0))
 
     def flush(self) -> None:
         """Everything recorded so far, on disk."""
-        self._submit(None, durable=True)
+        self._submit(None)
 
-    def _submit(self, row: _Row | None, *, durable: bool) -> None:
+    def _submit(self, row: _Row | None) -> None:
         with self._lock:
             if row is not None:
                 self._pending.append(row)
             self._submitted += 1
             ticket = self._submitted
-        if not self._commit.acquire(blocking=durable):
-            return  # a transaction is under way; the next one carries this row
-        try:
+        with self._commit:
             if self._committed >= ticket:
                 return  # another thread's transaction carried this row
             with self._lock:
                 rows, self._pending = self._pending, []
                 upto = self._submitted
-            if rows or durable:
-                self._write(rows, durable)
+            if rows:
+                self._write(rows)
             self._committed = upto
-        finally:
-            self._commit.release()
 
-    def _write(self, rows: list[_Row], durable: bool) -> None:
+    def has_any(self, week: str, list_id: str) -> bool:
+        """Whether this issue was sent to this list before (a first run needs no lookups)."""
+        with self._read:
+            row = self.reader.execute(
+                "SELECT 1 FROM sends WHERE week = ? AND list_id = ? LIMIT 1", (week, list_id)
+            ).fetchone()
+        return row is not None
+
+    def _write(self, rows: list[_Row]) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         try:
-            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 """INSERT INTO sends (week, list_id, recipient, message_id, state, attempts, reply, updated_at)

@@ -109,7 +109,9 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
         "week_range": t(
             "week_range",
             start=long_date(date.fromisoformat(issue.first_day) if issue.first_day else monday, locale),
-            end=long_date(date.fromisoformat(issue.last_day) if issue.last_day else monday + timedelta(days=6), locale),
+            end=long_date(
+                date.fromisoformat(issue.last_day) if issue.last_day else monday + timedelta(days=6), locale
+            ),
         ),
         "web_url": f"{issue.base_url}/issues/{issue.week}/" if issue.base_url else "",
         "subscriber": subscriber,

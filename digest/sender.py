@@ -86,6 +86,7 @@ class _Run:
     abort: threading.Event = field(default_factory=threading.Event)
     fatal: BaseException | None = None
     connected: bool = False  # once a connection worked, a refused one is a hiccup, not a wrong URL
+    fresh: bool = False  # nothing in the journal for this issue and list: no lookups needed
     problems: dict[str, list[Outcome]] = field(default_factory=dict)  # failed, deferred, uncertain
     counts: Counter[str] = field(default_factory=Counter)  # sent, earlier, would_send: no lists
 
@@ -128,6 +129,7 @@ def send_issue(
         _Limiter(options.rate),
     )
     tally = Tally()
+    run.fresh = not journal.has_any(prepared.issue.week, prepared.list_id)
     workers = (
         []
         if options.dry_run
@@ -160,7 +162,7 @@ def send_issue(
 
 def _to_send(run: _Run, subscriber: Subscriber) -> bool:
     """What the journal says about this recipient decides whether to send now."""
-    entry = run.journal.get(run.key(subscriber.email))
+    entry = None if run.fresh else run.journal.get(run.key(subscriber.email))
     state = entry.state if entry else None
     if state == SENT:
         run.note(Outcome(subscriber.email, "earlier"))

@@ -140,7 +140,7 @@ class Connection:
                 code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(code, reply)
-            smtp.send(re.sub(rb"(?m)^\.", b"..", message if message.endswith(b"\r\n") else message + b"\r\n"))
+            smtp.send(_dot_stuffed(message))
             before_end()
             ended = True
             smtp.send(b".\r\n")
@@ -167,6 +167,15 @@ class Connection:
         except (smtplib.SMTPException, OSError):
             self.drop()
         return Result(RETRY if code // 100 == 4 else FAILED, _text(code, reply))
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """RFC 5321 §4.5.2: a line starting with `.` gets another; the content ends with CRLF."""
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    if message.startswith(b".") or b"\n." in message:  # rare: quoted-printable encodes most
+        message = re.sub(rb"(?m)^\.", b"..", message)
+    return message
 
 
 def _text(code: int, reply: bytes | str) -> str:

@@ -184,8 +184,18 @@ def settings_issue_html() -> str:
 
 def _with_links(feed: bytes, name: str) -> bytes:
     """Most corpus entries have no link, and a post without one is skipped: give each a link."""
-    feed = re.sub(rb"<item([ >])", lambda m: b"<item" + m.group(1) + f"<link>https://corpus.example/{name}</link>".encode() if m.group(1) == b">" else m.group(0), feed)
-    return re.sub(rb"<entry>", f'<entry><link rel="alternate" href="https://corpus.example/{name}"/>'.encode(), feed)
+    feed = re.sub(
+        rb"<item([ >])",
+        lambda m: (
+            b"<item" + m.group(1) + f"<link>https://corpus.example/{name}</link>".encode()
+            if m.group(1) == b">"
+            else m.group(0)
+        ),
+        feed,
+    )
+    return re.sub(
+        rb"<entry>", f'<entry><link rel="alternate" href="https://corpus.example/{name}"/>'.encode(), feed
+    )
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"feedparser's corpus is not at {CORPUS}")
@@ -193,7 +203,9 @@ def test_no_active_content_from_the_sanitize_corpus_reaches_an_email() -> None:
     posts: list[Post] = []
     for path in sorted(CORPUS.glob("*.xml")):
         try:
-            posts.extend(parse_feed(_with_links(path.read_bytes(), path.stem), f"corpus/{path.name}", now=NOW).posts)
+            posts.extend(
+                parse_feed(_with_links(path.read_bytes(), path.stem), f"corpus/{path.name}", now=NOW).posts
+            )
         except Exception as exc:  # a FeedError is fine: that feed is reported, nothing rendered
             assert type(exc).__name__ == "FeedError", f"{path.name}: {exc!r}"
     assert len(posts) > 500

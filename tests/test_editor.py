@@ -186,7 +186,9 @@ def test_the_workflow_build_job_runs_locally(tmp_path: Path) -> None:
         ):
             continue
         script = re.sub(
-            r"\$\{\{\s*steps\.build\.outputs\.(\w+)\s*\}\}", lambda m, found=values: found.get(m.group(1), ""), step["run"]
+            r"\$\{\{\s*steps\.build\.outputs\.(\w+)\s*\}\}",
+            lambda m, found=values: found.get(m.group(1), ""),
+            step["run"],
         )
         done = subprocess.run(
             ["bash", "-e", "-c", script],

@@ -211,7 +211,9 @@ def test_since_until_span_in_the_newsletter_zone(settings: Settings) -> None:
         choose_window(settings, now=END, week=None, since="1er novembre", until=None)
 
 
-def test_a_feed_of_weight_zero_appears_only_when_pinned(settings: Settings, make_post: Callable[..., Post]) -> None:
+def test_a_feed_of_weight_zero_appears_only_when_pinned(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
     muted = replace(settings, feeds=(FeedSettings(url="feeds/muted.xml", weight=0.0),))
     post = make_post(feed="feeds/muted.xml")
     assert choose_posts([post], muted, window_end=END).posts == ()

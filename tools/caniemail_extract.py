@@ -14,8 +14,18 @@ import sys
 from pathlib import Path
 
 TARGETS = (
-    "gmail", "outlook", "apple-mail", "yahoo", "samsung-email", "thunderbird",
-    "orange", "sfr", "laposte", "free-fr", "protonmail", "fastmail",
+    "gmail",
+    "outlook",
+    "apple-mail",
+    "yahoo",
+    "samsung-email",
+    "thunderbird",
+    "orange",
+    "sfr",
+    "laposte",
+    "free-fr",
+    "protonmail",
+    "fastmail",
 )
 OUT = Path(__file__).resolve().parents[1] / "digest" / "data" / "caniemail.json"
 
