@@ -22,7 +22,6 @@ from rich.table import Table
 from rich.text import Text
 
 from digest import __version__, pipeline
-from digest import gather as gather_stage
 from digest.check import Finding
 from digest.cli_subscribers import subscribers_app, unsubscribe_app
 from digest.errors import ConfigError, DigestError
@@ -37,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # paragraphs re-flow to the terminal width
 )
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(unsubscribe_app, name="unsubscribe")
@@ -169,10 +169,8 @@ def gather(
     """
     with _errors():
         settings = pipeline.find_config(config, state=state)
-        if retry_gone:
-            gather_stage.forget_gone(settings)
         with _gather_progress(len(settings.feeds)) as advance:
-            reports = pipeline.gather(settings, now=_now(), on_done=advance)
+            reports = pipeline.gather(settings, now=_now(), on_done=advance, retry_gone=retry_gone)
     if as_json:
         out.print_json(data={"feeds": [_feed_json(report) for report in reports]})
     else:
@@ -416,7 +414,7 @@ def send(
     retried, 5xx fail that recipient. The password comes from DIGEST_SMTP_PASSWORD, a DKIM key
     from DIGEST_DKIM_KEY. Exit 1 when a message was not delivered.
 
-    Example: DIGEST_SMTP_PASSWORD=… digest send issues/2026-W47 --smtp-url smtp://news@mail.example.org
+    Example: digest send issues/2026-W47 --smtp-url smtp://news@mail.example.org
     """
     with _errors():
         settings = pipeline.find_config(config, state=state)

@@ -10,8 +10,10 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
@@ -96,6 +98,13 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.newsletter.timezone)
+
+    @property
+    def list_id(self) -> str:
+        """The List-Id, which unsubscribe tokens are bound to: `list_id`, the host of `base_url`,
+        else the From domain. Export, send and the unsubscribe app must agree on it."""
+        domain = parseaddr(self.newsletter.sender)[1].rpartition("@")[2].lower()
+        return self.newsletter.list_id or urlsplit(self.newsletter.base_url).hostname or domain
 
     @property
     def unsubscribe_url(self) -> str:

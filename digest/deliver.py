@@ -22,7 +22,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from digest import mime
@@ -153,7 +152,7 @@ def prepare(rendered: RenderedIssue, issue: Issue, settings: Settings, secret: s
             f"{settings.path}: newsletter.from: {settings.newsletter.sender!r} has no email address"
         )
     domain = address.rsplit("@", 1)[1].lower()
-    list_id = settings.newsletter.list_id or urlsplit(settings.newsletter.base_url).hostname or domain
+    list_id = settings.list_id
     prepared = Prepared(
         issue=issue,
         html=Template.split(rendered.html, rendered.token_prefix),

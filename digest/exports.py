@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -20,7 +20,7 @@ from digest import outbox
 from digest.deliver import Prepared, render_message
 from digest.models import Subscriber
 from digest.services import JSON, SERVICES, Service
-from digest.subscribers import Row, RowProblem
+from digest.subscribers import Row, RowProblem, is_recipient
 
 FORMATS = ("eml", "mbox", *SERVICES)
 Sign = Callable[[bytes], bytes]
@@ -38,15 +38,17 @@ class Tally:
     files: list[Path] = field(default_factory=list)
 
 
-def recipients(rows: Iterable[Row], tally: Tally) -> Iterator[Subscriber]:
-    """Active subscribers only; rejected rows and warnings are noted, never exported."""
+def recipients(rows: Iterable[Row], tally: Tally, unsubscribed: Container[str] = ()) -> Iterator[Subscriber]:
+    """Those who get the issue: active in the list and not unsubscribed in the state (lower-cased
+    addresses, even before `subscribers apply-unsubscribes` wrote it to the CSV). Rejected rows
+    and warnings are noted; nothing goes to them."""
     for row in rows:
         tally.warnings.extend(row.warnings)
         if row.rejected:
             tally.rejected.append(row.rejected)
         if row.subscriber is None:
             continue
-        if not row.subscriber.active:
+        if not is_recipient(row.subscriber, unsubscribed):
             tally.skipped += 1
             continue
         yield row.subscriber
@@ -60,10 +62,11 @@ def export(
     *,
     sign: Sign | None = None,
     listmonk_lists: tuple[int, ...] = (),
+    unsubscribed: Container[str] = (),
 ) -> Tally:
     tally = Tally()
     outbox.ensure_dir(out)
-    people = recipients(rows, tally)
+    people = recipients(rows, tally, unsubscribed)
     if fmt == "eml":
         export_eml(prepared, people, out, tally, sign)
     elif fmt == "mbox":

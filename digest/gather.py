@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import ssl
 import sys
 import time
 from collections import defaultdict
@@ -24,11 +25,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from digest import __version__
-from digest.config import FeedSettings, Settings
+from digest.config import FeedSettings
 from digest.errors import FeedError
 from digest.models import FeedReport
 from digest.parse import ParsedFeed, parse_or_reason
-from digest.store import FeedCache, Store, open_store
+from digest.store import FeedCache, Store
 
 USER_AGENT = f"digest/{__version__} (newsletter digest; +https://github.com/digest-newsletter/digest)"
 ACCEPT = (
@@ -80,12 +81,6 @@ def gather_feeds(
         return asyncio.run(_gather(feeds, store, now, on_done))
 
 
-def forget_gone(settings: Settings) -> list[str]:
-    """Clear the "gone" mark of every configured feed, so this run fetches them again."""
-    with open_store(settings.state) as store:
-        return store.clear_gone(feed.url for feed in settings.feeds)
-
-
 @dataclass(frozen=True)
 class _Outcome:
     """One feed fetched (and parsed), waiting to be recorded in the store."""
@@ -103,8 +98,8 @@ async def _gather(
     """Fetch and parse concurrently; record in the store here only, a batch at a time."""
     done: asyncio.Queue[_Outcome] = asyncio.Queue()
     reports: list[FeedReport] = [FeedReport(feed.url, "error") for feed in feeds]
-    async with _client() as client, _Parser(len(feeds)) as parser:
-        run = _Run(client, store, parser, now)
+    async with _Clients() as clients, _Parser(len(feeds)) as parser:
+        run = _Run(clients, store, parser, now)
         tasks = [asyncio.create_task(run.one(index, feed, done)) for index, feed in enumerate(feeds)]
         remaining = len(feeds)
         while remaining:
@@ -121,20 +116,40 @@ async def _gather(
     return reports
 
 
-def _client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=TIMEOUT,
-        limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-        follow_redirects=False,  # followed by hand, to tell permanent moves from temporary ones
-    )
+class _Clients:
+    """One HTTP client per host, each pooling at most PER_HOST connections.
+
+    httpcore scans its whole pool on every request state change; one big shared pool made that
+    scan the main cost of a large gather (measured with benchmarks/gather.py).
+    """
+
+    def __init__(self) -> None:
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.tls = ssl.create_default_context()  # built once: loading the CA bundle costs ~50 ms
+
+    def for_host(self, host: str) -> httpx.AsyncClient:
+        if host not in self.clients:
+            self.clients[host] = httpx.AsyncClient(
+                timeout=TIMEOUT,
+                verify=self.tls,
+                limits=httpx.Limits(max_connections=PER_HOST, max_keepalive_connections=PER_HOST),
+                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+                follow_redirects=False,  # followed by hand, to tell permanent moves from temporary ones
+            )
+        return self.clients[host]
+
+    async def __aenter__(self) -> _Clients:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.gather(*(client.aclose() for client in self.clients.values()))
 
 
 class _Run:
     """One gather run: the shared client, limits and parser; fetches and parses one feed at a time."""
 
-    def __init__(self, client: httpx.AsyncClient, store: Store, parser: _Parser, now: datetime) -> None:
-        self.client, self.store, self.parser, self.now = client, store, parser, now
+    def __init__(self, clients: _Clients, store: Store, parser: _Parser, now: datetime) -> None:
+        self.clients, self.store, self.parser, self.now = clients, store, parser, now
         self.slots = asyncio.Semaphore(CONCURRENCY)
         self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
 
@@ -151,10 +166,11 @@ class _Run:
             return _Outcome(index, feed, _StillGone(feed.url, "gone"))
         location = self.store.moved_to(feed.url) or feed.location or feed.url
         # The host's slot first: a feed waiting for its host must not hold a global slot.
-        async with self.hosts[urlsplit(location).netloc], self.slots:
+        host = urlsplit(location).netloc
+        async with self.hosts[host], self.slots:
             started = time.perf_counter()
             try:
-                fetched = await _fetch(self.client, location, self.store.feed_cache(feed.url))
+                fetched = await _fetch(self.clients.for_host(host), location, self.store.feed_cache(feed.url))
             except FeedError as exc:
                 return _Outcome(index, feed, exc, seconds=time.perf_counter() - started)
         try:

@@ -39,9 +39,16 @@ SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
 
 
 def gather(
-    settings: Settings, *, now: datetime, on_done: gather_stage.ProgressCallback | None = None
+    settings: Settings,
+    *,
+    now: datetime,
+    on_done: gather_stage.ProgressCallback | None = None,
+    retry_gone: bool = False,
 ) -> list[FeedReport]:
+    """Fetch every feed into the store; `retry_gone` first clears the marks left by 410 answers."""
     with open_store(settings.state) as store:
+        if retry_gone:
+            store.clear_gone(feed.url for feed in settings.feeds)
         return gather_stage.gather_feeds(settings.feeds, store, now=now, on_done=on_done)
 
 
@@ -184,10 +191,17 @@ def export(
         out,
         sign=signer.sign if signer else None,
         listmonk_lists=settings.delivery.listmonk_lists,
+        unsubscribed=_unsubscribed(settings, prepared.list_id),
     )
     return Exported(
         out, tally.written, tally.skipped, tuple(tally.rejected), tuple(tally.warnings), tuple(tally.files)
     )
+
+
+def _unsubscribed(settings: Settings, list_id: str) -> frozenset[str]:
+    """Who left through the unsubscribe link, even if the CSV does not say so yet."""
+    with open_store(settings.state) as store:
+        return store.unsubscribed(list_id)
 
 
 def _prepare(issue_dir: Path, settings: Settings, secret: str | None) -> Prepared:
@@ -218,6 +232,7 @@ def send(
         subscribers or settings.delivery.subscribers, default_locale=prepared.issue.locale
     )
     signer = load_signer(settings, prepared.domain)
+    unsubscribed = _unsubscribed(settings, prepared.list_id)
     with Journal.open(settings.state) as journal:
         return send_issue(
             prepared,
@@ -227,6 +242,7 @@ def send(
             options,
             sign=signer.sign if signer else None,
             on_progress=on_progress,
+            unsubscribed=unsubscribed,
         )
 
 

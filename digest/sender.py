@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 from digest.deliver import Prepared, message_id, render_message
@@ -117,6 +117,7 @@ def send_issue(
     *,
     sign: Sign | None = None,
     on_progress: ProgressCallback | None = None,
+    unsubscribed: Container[str] = (),
 ) -> SendReport:
     run = _Run(
         prepared,
@@ -141,7 +142,7 @@ def send_issue(
     for worker in workers:
         worker.start()
     try:
-        for subscriber in recipients(rows, tally):
+        for subscriber in recipients(rows, tally, unsubscribed):
             if run.abort.is_set():
                 break
             if _to_send(run, subscriber):
@@ -171,6 +172,7 @@ def _to_send(run: _Run, subscriber: Subscriber) -> bool:
     elif state == SENDING and not run.options.resend_uncertain:
         run.note(Outcome(subscriber.email, "uncertain", "the end of DATA was sent but no reply recorded"))
     elif run.options.dry_run:
+        _build(run, subscriber)  # what would go out is made, signed, and thrown away
         run.note(Outcome(subscriber.email, "would_send"))
     else:
         return True
@@ -205,10 +207,13 @@ def _work(run: _Run) -> None:
         connection.close()
 
 
-def _deliver(run: _Run, connection: Connection, subscriber: Subscriber) -> Outcome:
+def _build(run: _Run, subscriber: Subscriber) -> bytes:
     message = render_message(run.prepared, subscriber)
-    if run.sign:
-        message = run.sign(message)
+    return run.sign(message) if run.sign else message
+
+
+def _deliver(run: _Run, connection: Connection, subscriber: Subscriber) -> Outcome:
+    message = _build(run, subscriber)
     key, mid = run.key(subscriber.email), message_id(run.prepared, subscriber.email)
     reply = ""
     for delay in (0.0, *run.options.retry_delays):

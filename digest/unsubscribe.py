@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.utils import parseaddr
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlsplit
@@ -51,12 +50,8 @@ _LOGGED_TOKEN = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{24}")  # a signatu
 
 
 def list_id_of(settings: Settings) -> str:
-    """The list a token is bound to: `list_id`, else the host of `base_url`, else the From domain.
-
-    The same rule as `deliver.prepare`, which should call this so that the two never drift.
-    """
-    domain = parseaddr(settings.newsletter.sender)[1].rpartition("@")[2].lower()
-    return settings.newsletter.list_id or urlsplit(settings.newsletter.base_url).hostname or domain
+    """The list a token is bound to (`Settings.list_id`, the rule export and send use too)."""
+    return settings.list_id
 
 
 def secret_from_env() -> bytes:

@@ -5,6 +5,7 @@ import email.policy
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -195,11 +196,33 @@ def test_version() -> None:
     assert code == 0 and out.strip() == f"digest {__version__}"
 
 
-@pytest.mark.parametrize("command", ["demo", "init", "gather", "build", "render", "check", "export"])
-def test_every_command_has_help_with_an_example(command: str) -> None:
-    code, out, _ = run(command, "--help")
+def _commands() -> list[tuple[str, ...]]:
+    """Every command path of the CLI, sub-apps included, read from the app itself."""
+    import typer.main
+
+    def walk(group: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = []
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):  # a sub-app
+                found.extend(walk(command, (*path, name)))
+            else:
+                found.append((*path, name))
+        return found
+
+    return walk(typer.main.get_command(app), ())
+
+
+def test_every_command_is_covered() -> None:
+    names = {" ".join(path) for path in _commands()}
+    expected = {"demo", "init", "gather", "build", "render", "check", "preview", "export", "send", "archive"}
+    assert expected <= names and "subscribers check" in names and "unsubscribe serve" in names
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_every_command_has_help_with_an_example(command: tuple[str, ...]) -> None:
+    code, out, _ = run(*command, "--help")
     assert code == 0
-    assert re.search(r"Example: digest", out)
+    assert re.search(r"Example: digest " + re.escape(" ".join(command)), out), out
 
 
 def test_readme_quick_start_and_commands_are_in_step_with_the_cli() -> None:

@@ -339,3 +339,20 @@ def test_a_write_error_names_the_file(tmp_path: Path) -> None:
             handle.write(b"From x")
             raise OSError(28, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_who_left_through_the_unsubscribe_link_gets_nothing_even_before_the_csv_says_so(
+    tmp_path: Path, settings: Settings, built_issue: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from digest.store import open_store
+
+    with open_store(settings.state) as store:
+        store.record_unsubscribe("digest.example.org", "Reader1@example.org", datetime.now(UTC), "test")
+    rows = [f"reader{n}@example.org,R {n},fr,active,,x" for n in range(3)]
+    exported = pipeline.export(
+        built_issue, settings, out=tmp_path / "out", subscribers=_subscribers(tmp_path, rows), secret=SECRET
+    )
+    assert (exported.written, exported.skipped) == (2, 1)
+    assert not (tmp_path / "out" / "reader1@example.org.eml").exists()

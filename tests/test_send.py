@@ -417,3 +417,18 @@ def test_killed_mid_send_and_run_again_every_recipient_gets_exactly_one(
     assert f"uncertain  {emails[12]}:" in second.stderr and "--resend-uncertain" in second.stderr
     assert "12 sent earlier" in second.stderr and "0 failed" in second.stderr
     assert mailbox.counts == dict.fromkeys(emails, 1)
+
+
+def test_lines_starting_with_a_dot_survive_the_wire(prepared: Prepared, journal: Journal) -> None:
+    from digest.smtp import _dot_stuffed
+
+    assert _dot_stuffed(b"a\r\n.b\r\n.") == b"a\r\n..b\r\n..\r\n"
+    reader = Subscriber(email="dot@example.org", name=".Dot", locale="fr")
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as server:
+        send_issue(
+            prepared, [Row(reader)], plain(server.port), journal, FAST, sign=lambda m: b".X: y\r\n" + m
+        )
+    assert mailbox.messages[0][1].replace(b"\r\n", b"\n") == (
+        b".X: y\r\n" + render_message(prepared, reader)
+    ).replace(b"\r\n", b"\n")
