@@ -50,6 +50,9 @@ StateOption = Annotated[
     Path | None,
     typer.Option("--state", help="State folder (default: .digest/ beside digest.toml, or $DIGEST_STATE)."),
 ]
+SegmentOption = Annotated[
+    str | None, typer.Option("--segment", help="Only the subscribers with this tag (the CSV's tags column).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
@@ -343,6 +346,7 @@ def export(
         Path | None,
         typer.Option("--subscribers", help="Subscriber CSV (default: [delivery] subscribers)."),
     ] = None,
+    segment: SegmentOption = None,
 ) -> None:
     """Write one personalised message per active subscriber, or a mailing service's request bodies.
 
@@ -356,7 +360,9 @@ def export(
     """
     with _errors():
         settings = pipeline.find_config(config)
-        exported = pipeline.export(issue_dir, settings, out=out_dir, fmt=fmt, subscribers=subscribers)
+        exported = pipeline.export(
+            issue_dir, settings, out=out_dir, fmt=fmt, subscribers=subscribers, segment=segment
+        )
     _print_rows(exported.rejected, exported.warnings)
     files = "" if fmt == "eml" else f" in {len(exported.files)} file(s)"
     err.print(
@@ -381,6 +387,7 @@ def send(
         Path | None,
         typer.Option("--subscribers", help="Subscriber CSV (default: [delivery] subscribers)."),
     ] = None,
+    segment: SegmentOption = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="SMTP connections.")] = 4,
     rate: Annotated[
         float, typer.Option("--rate", min=0, help="At most R messages a second (0: no limit).")
@@ -428,6 +435,7 @@ def send(
                 options=options,
                 subscribers=subscribers,
                 on_progress=advance,
+                segment=segment,
             )
     _print_rows(report.rejected, report.warnings)
     if as_json:

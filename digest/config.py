@@ -32,6 +32,12 @@ class NewsletterSettings:
     timezone: str = "UTC"
     list_id: str = ""  # derived from base_url when empty
     subscribe_url: str = ""  # default: <base_url>/subscribe
+    locales: tuple[str, ...] = ()  # every language the issue is built in; empty: just `locale`
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The other languages built beside the main one (`locale`), each in ISSUE/<locale>/."""
+        return tuple(locale for locale in self.locales if locale != self.locale)
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,17 @@ class Settings:
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "newsletter": {"name", "from", "reply_to", "base_url", "locale", "timezone", "list_id", "subscribe_url"},
+    "newsletter": {
+        "name",
+        "from",
+        "reply_to",
+        "base_url",
+        "locale",
+        "locales",
+        "timezone",
+        "list_id",
+        "subscribe_url",
+    },
     "selection": {
         "max_posts",
         "per_source_max",
@@ -174,6 +190,7 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
         reply_to=_str(n, "reply_to", where, "newsletter", ""),
         base_url=_url(n, "base_url", where, NewsletterSettings.base_url),
         locale=_choice(n, "locale", where, "newsletter", LOCALES, "en"),
+        locales=_locales(n, where),
         timezone=_zone(n, where),
         list_id=_str(n, "list_id", where, "newsletter", ""),
         subscribe_url=_str(n, "subscribe_url", where, "newsletter", ""),
@@ -316,6 +333,21 @@ def _text_template(table: dict[str, Any], key: str, where: _Where) -> str:
             "placeholders: " + ", ".join(f"{{{name}}}" for name in SUBJECT_FIELDS),
         )
     return value
+
+
+def _locales(table: dict[str, Any], where: _Where) -> tuple[str, ...]:
+    locales = _strings(table, "locales", where, "newsletter")
+    main = table.get("locale", "en")
+    for locale in locales:
+        if locale not in LOCALES:
+            where.fail(
+                "newsletter.locales", f"{locale!r} is not supported", f"choose among: {', '.join(LOCALES)}"
+            )
+    if locales and main not in locales:
+        where.fail(
+            "newsletter.locales", f"must include the main locale {main!r}", f"e.g. locales = [{main!r}, ...]"
+        )
+    return tuple(dict.fromkeys(locales))
 
 
 def _weights(value: Any, where: _Where) -> ScoreWeights:

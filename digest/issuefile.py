@@ -84,6 +84,7 @@ def issue_from_dict(data: Any, path: Path) -> Issue:
         base_url=field.get(data, "base_url", str, ""),
         first_day=_day(field.get(data, "first_day", str, ""), "first_day", field),
         last_day=_day(field.get(data, "last_day", str, ""), "last_day", field),
+        path=field.get(data, "path", str, ""),
         sections=tuple(_section(section, f"sections[{i}]", field) for i, section in enumerate(sections)),
     )
 

@@ -61,6 +61,7 @@ class Issue:
     base_url: str = ""
     first_day: str = ""  # ISO date, inclusive, in the newsletter's zone: the span covered
     last_day: str = ""
+    path: str = ""  # where it is published under <base_url>/issues/, e.g. "2026-W47" or "2026-W47/en"
 
     @property
     def posts(self) -> tuple[Post, ...]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,14 +24,14 @@ from digest.errors import ConfigError, NothingToPublish
 from digest.i18n import translate
 from digest.issuefile import ISSUE_FILE, issue_number, issue_to_json, read_issue, refuse_to_lose_edits
 from digest.journal import Journal
-from digest.models import FeedReport, Issue, RenderedIssue
+from digest.models import FeedReport, Issue, RenderedIssue, Subscriber
 from digest.render import render_issue
 from digest.selection import build_issue, choose_posts, choose_window, week_of
-from digest.sender import ProgressCallback, SendOptions, SendReport, send_issue
+from digest.sender import ProgressCallback, SendOptions, SendReport, combine, send_issue
 from digest.signing import load_signer
 from digest.smtp import SmtpTarget
 from digest.store import open_store
-from digest.subscribers import RowProblem, read_subscribers
+from digest.subscribers import Row, RowProblem, read_subscribers
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_SECRET = "demo-only-secret-do-not-use-for-real-lists"
@@ -83,14 +83,37 @@ def build(
             f"no posts in {name} ({len(candidates)} gathered in that span, none selected); no issue written",
             hint="run `digest gather` first, or choose another --week",
         )
-    issues = out or settings.issues
-    issue = build_issue(
-        choice.posts, settings, window, pinned=choice.pinned, number=issue_number(issues, name)
-    )
-    directory = issues / name
-    refuse_to_lose_edits(directory, issue, force)
-    findings = write_issue(issue, directory, settings.templates)
-    return Built(directory, issue, choice.warnings, tuple(findings))
+    directory = (out or settings.issues) / name
+    number = issue_number(directory.parent, name)
+    # The main issue in <name>/, each other language in <name>/<locale>/: the same posts.
+    folders = {
+        directory: settings,
+        **{directory / locale: _in(settings, locale) for locale in settings.newsletter.variants},
+    }
+    issues = {
+        folder: build_issue(
+            choice.posts,
+            local,
+            window,
+            pinned=choice.pinned,
+            number=number,
+            path=folder.relative_to(directory.parent).as_posix(),
+        )
+        for folder, local in folders.items()
+    }
+    for folder, issue in issues.items():
+        refuse_to_lose_edits(folder, issue, force)
+    findings: list[Finding] = []
+    for folder, issue in issues.items():
+        checked = write_issue(issue, folder, settings.templates)
+        label = "" if folder == directory else f"[{issue.locale}] "
+        findings.extend(replace(finding, message=label + finding.message) for finding in checked)
+    return Built(directory, issues[directory], choice.warnings, tuple(findings))
+
+
+def _in(settings: Settings, locale: str) -> Settings:
+    """The same newsletter, in another language."""
+    return replace(settings, newsletter=replace(settings.newsletter, locale=locale))
 
 
 def write_issue(issue: Issue, directory: Path, templates: Path | None) -> list[Finding]:
@@ -175,27 +198,70 @@ def export(
     fmt: str = "eml",
     subscribers: Path | None = None,
     secret: str | None = None,
+    segment: str | None = None,
 ) -> Exported:
-    """Personalised messages (eml, mbox) or service request bodies, written as they are made."""
+    """Personalised messages (eml, mbox) or service request bodies, written as they are made.
+
+    Each reader gets the edition in their language when one was built (in `out/<locale>/`),
+    else the main one (in `out/`); `segment` keeps only the readers with that tag.
+    """
     if fmt not in exports.FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(exports.FORMATS)}")
-    prepared = _prepare(issue_dir, settings, secret)
-    rows = read_subscribers(
-        subscribers or settings.delivery.subscribers, default_locale=prepared.issue.locale
-    )
-    signer = load_signer(settings, prepared.domain) if fmt in ("eml", "mbox") else None
-    tally = exports.export(
-        fmt,
-        prepared,
-        rows,
-        out,
-        sign=signer.sign if signer else None,
-        listmonk_lists=settings.delivery.listmonk_lists,
-        unsubscribed=_unsubscribed(settings, prepared.list_id),
-    )
+    editions = _editions(issue_dir)
+    main = next(iter(editions))
+    totals: list[exports.Tally] = []
+    for locale, directory in editions.items():
+        prepared = _prepare(directory, settings, secret)
+        rows = _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment)
+        signer = load_signer(settings, prepared.domain) if fmt in ("eml", "mbox") else None
+        totals.append(
+            exports.export(
+                fmt,
+                prepared,
+                rows,
+                out if locale == main else out / locale,
+                sign=signer.sign if signer else None,
+                listmonk_lists=settings.delivery.listmonk_lists,
+                unsubscribed=_unsubscribed(settings, prepared.list_id),
+            )
+        )
     return Exported(
-        out, tally.written, tally.skipped, tuple(tally.rejected), tuple(tally.warnings), tuple(tally.files)
+        out,
+        sum(tally.written for tally in totals),
+        sum(tally.skipped for tally in totals),
+        tuple(problem for tally in totals for problem in tally.rejected),
+        tuple(problem for tally in totals for problem in tally.warnings),
+        tuple(path for tally in totals for path in tally.files),
     )
+
+
+def _editions(issue_dir: Path) -> dict[str, Path]:
+    """The issue's languages, the main one first: its own folder, then each <locale>/ built in it."""
+    editions = {read_issue(issue_dir).locale: issue_dir}
+    for folder in sorted(issue_dir.iterdir()) if issue_dir.is_dir() else []:
+        if (folder / ISSUE_FILE).is_file():
+            editions.setdefault(read_issue(folder).locale, folder)
+    return editions
+
+
+def _readers(
+    path: Path, locale: str, main: str, editions: dict[str, Path], segment: str | None
+) -> Iterator[Row]:
+    """The rows one edition goes to: readers of its language (the main edition takes every
+    language without its own), in `segment`. Rejected rows and warnings are reported once, with
+    the main edition; other rows pass as empty rows, so nothing counts twice."""
+    for row in read_subscribers(path, default_locale=main):
+        reader = row.subscriber
+        edition = (reader.locale if reader.locale in editions else main) if reader else main
+        wanted = reader is not None and edition == locale and _in_segment(reader, segment)
+        if locale == main:
+            yield row if wanted or reader is None else Row(None, None, row.warnings)
+        elif wanted:
+            yield Row(reader)
+
+
+def _in_segment(reader: Subscriber, segment: str | None) -> bool:
+    return segment is None or segment.casefold() in (tag.casefold() for tag in reader.tags)
 
 
 def _unsubscribed(settings: Settings, list_id: str) -> frozenset[str]:
@@ -225,25 +291,32 @@ def send(
     subscribers: Path | None = None,
     secret: str | None = None,
     on_progress: ProgressCallback | None = None,
+    segment: str | None = None,
 ) -> SendReport:
-    """Send over SMTP, resumably: the journal in the state folder records every message."""
-    prepared = _prepare(issue_dir, settings, secret)
-    rows = read_subscribers(
-        subscribers or settings.delivery.subscribers, default_locale=prepared.issue.locale
-    )
-    signer = load_signer(settings, prepared.domain)
-    unsubscribed = _unsubscribed(settings, prepared.list_id)
+    """Send over SMTP, resumably: the journal in the state folder records every message.
+
+    Each reader gets the edition in their language when one was built, as `export` does.
+    """
+    editions = _editions(issue_dir)
+    main = next(iter(editions))
+    reports = []
     with Journal.open(settings.state) as journal:
-        return send_issue(
-            prepared,
-            rows,
-            target,
-            journal,
-            options,
-            sign=signer.sign if signer else None,
-            on_progress=on_progress,
-            unsubscribed=unsubscribed,
-        )
+        for locale, directory in editions.items():
+            prepared = _prepare(directory, settings, secret)
+            signer = load_signer(settings, prepared.domain)
+            reports.append(
+                send_issue(
+                    prepared,
+                    _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
+                    target,
+                    journal,
+                    options,
+                    sign=signer.sign if signer else None,
+                    on_progress=on_progress,
+                    unsubscribed=_unsubscribed(settings, prepared.list_id),
+                )
+            )
+    return combine(reports)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
                 date.fromisoformat(issue.last_day) if issue.last_day else monday + timedelta(days=6), locale
             ),
         ),
-        "web_url": f"{issue.base_url}/issues/{issue.week}/" if issue.base_url else "",
+        "web_url": f"{issue.base_url}/issues/{issue.path or issue.week}/" if issue.base_url else "",
         "subscriber": subscriber,
         "unsubscribe_url": MergeField(prefix, "unsubscribe_url"),
         "greeting": MergeField(prefix, "greeting"),

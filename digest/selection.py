@@ -222,6 +222,7 @@ def build_issue(
     pinned: int = 0,
     intro: str = "",
     number: int | None = None,
+    path: str = "",
 ) -> Issue:
     """The frozen issue: subject and preheader from the config patterns or the localised catalogue."""
     if isinstance(window, str):
@@ -250,6 +251,7 @@ def build_issue(
         base_url=settings.newsletter.base_url,
         first_day=window.first_day.isoformat(),
         last_day=window.last_day.isoformat(),
+        path=path,
     )
 
 

@@ -17,8 +17,8 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from digest.deliver import Prepared, message_id, render_message
 from digest.exports import Sign, Tally, recipients
@@ -68,6 +68,23 @@ class SendReport:
     def complete(self) -> bool:
         """Every active, valid subscriber has the issue."""
         return not (self.failed or self.deferred or self.uncertain or self.rejected)
+
+
+def combine(reports: Sequence[SendReport]) -> SendReport:
+    """One report for the editions of an issue sent one after the other."""
+    first = reports[0]
+    return replace(
+        first,
+        sent=sum(report.sent for report in reports),
+        earlier=sum(report.earlier for report in reports),
+        failed=tuple(outcome for report in reports for outcome in report.failed),
+        deferred=tuple(outcome for report in reports for outcome in report.deferred),
+        uncertain=tuple(outcome for report in reports for outcome in report.uncertain),
+        skipped=sum(report.skipped for report in reports),
+        rejected=tuple(problem for report in reports for problem in report.rejected),
+        warnings=tuple(problem for report in reports for problem in report.warnings),
+        would_send=sum(report.would_send for report in reports),
+    )
 
 
 @dataclass

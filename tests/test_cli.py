@@ -287,3 +287,44 @@ def test_quiet_and_verbose(tmp_path: Path) -> None:
     assert code == 0 and "ok  H1" in err
     code, _, err = run("render", str(tmp_path / "news/issues/2026-W47"), "--config", config)
     assert code == 0 and "ok  H1" not in err
+
+
+def test_editions_in_two_languages_and_segments(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "news"))
+    config = tmp_path / "news" / "digest.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('locale = "fr"', 'locale = "fr"\nlocales = ["fr", "en"]', 1), encoding="utf-8"
+    )
+    run("gather", "--config", str(config))
+    code, _, err = run("build", "--config", str(config))
+    assert code == 0, err
+    issue = tmp_path / "news/issues/2026-W47"
+    english = json.loads((issue / "en" / "issue.json").read_text(encoding="utf-8"))
+    french = json.loads((issue / "issue.json").read_text(encoding="utf-8"))
+    assert (english["locale"], english["path"], french["path"]) == ("en", "2026-W47/en", "2026-W47")
+    assert english["subject"] == "Le Digest des Médias — week 47, 2026"
+    assert [p["url"] for s in english["sections"] for p in s["posts"]] == [
+        p["url"] for s in french["sections"] for p in s["posts"]
+    ]
+    assert "https://digest.example.org/issues/2026-W47/en/" in (issue / "en" / "email.html").read_text(
+        encoding="utf-8"
+    )
+    code, _, err = run("export", str(issue), "--config", str(config), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.eml")) == [
+        "amelie.durand@example.org.eml",
+        "francois.njoya@example.org.eml",
+        "jerome.lefevre@example.net.eml",
+        "jonas.weiss@example.org.eml",
+    ]
+    assert sorted(p.name for p in (tmp_path / "out/en").glob("*.eml")) == [
+        "daniel.oconnor@example.net.eml",
+        "priya.raman@example.com.eml",
+    ]
+    assert err.count("unknown locale 'de'") == 1  # reported once, not once per edition
+    code, _, err = run(
+        "export", str(issue), "--config", str(config), "--out", str(tmp_path / "seg"), "--segment", "OpenWeb"
+    )
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "seg").rglob("*.eml")] == ["daniel.oconnor@example.net.eml"]

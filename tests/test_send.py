@@ -26,6 +26,7 @@ from digest.deliver import Prepared, prepare, render_message
 from digest.errors import ConfigError, DeliveryError
 from digest.journal import FAILED, SENDING, SENT, Journal, Key
 from digest.models import Issue, Post, Section, Subscriber
+from digest.pipeline import scaffold
 from digest.render import render_issue
 from digest.sender import SendOptions, SendReport, send_issue
 from digest.signing import Signer, load_signer
@@ -432,3 +433,39 @@ def test_lines_starting_with_a_dot_survive_the_wire(prepared: Prepared, journal:
     assert mailbox.messages[0][1].replace(b"\r\n", b"\n") == (
         b".X: y\r\n" + render_message(prepared, reader)
     ).replace(b"\r\n", b"\n")
+
+
+def test_each_reader_gets_the_edition_in_their_language_exactly_once(tmp_path: Path) -> None:
+    """With `locales = ["fr", "en"]` the English readers get the English edition, over one journal."""
+    config = scaffold(tmp_path / "news")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'locale = "fr"', 'locale = "fr"\nlocales = ["fr", "en"]', 1
+        ),
+        encoding="utf-8",
+    )
+    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s", "NO_COLOR": "1"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["gather", "--config", str(config)], env=env).exit_code == 0
+    assert runner.invoke(app, ["build", "--config", str(config)], env=env).exit_code == 0
+    issue = tmp_path / "news/issues/2026-W47"
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as server:
+        for _ in range(2):  # the second run finds everything in the journal
+            result = runner.invoke(
+                app,
+                [
+                    "send",
+                    str(issue),
+                    "--config",
+                    str(config),
+                    "--smtp-url",
+                    f"smtp://127.0.0.1:{server.port}",
+                ],
+                env=env,
+            )
+            assert result.exit_code == 0, result.stderr
+    assert sorted(mailbox.counts.values()) == [1] * 6
+    assert mailbox.parsed("priya.raman@example.com")["Subject"].startswith("Le Digest des Médias — week 47")
+    assert mailbox.parsed("amelie.durand@example.org")["Subject"].endswith("semaine 47 de 2026")
+    assert mailbox.parsed("jonas.weiss@example.org")["Subject"].endswith("semaine 47 de 2026")  # de → main
