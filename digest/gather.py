@@ -40,6 +40,7 @@ MAX_BYTES = 10 * 1024 * 1024  # a feed larger than this is refused, compressed o
 CONCURRENCY = 32  # feeds fetched at once, over all hosts
 PER_HOST = 4  # ... and from any one host, so that a big site is not hammered
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # between two bytes; see DEADLINE for the whole
+BATCH_PAUSE = 0.05  # seconds; at most this much later in the store, never lost
 DEADLINE = 30.0  # seconds for one feed's fetch, redirects and retries included
 RETRIES = 2  # more attempts after a timeout, a dropped connection, a 5xx or a 429
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
@@ -103,8 +104,11 @@ async def _gather(
         tasks = [asyncio.create_task(run.one(index, feed, done)) for index, feed in enumerate(feeds)]
         remaining = len(feeds)
         while remaining:
-            # Whatever finished meanwhile is recorded together: one commit, not one per feed.
+            # Whatever finished meanwhile is recorded together: one commit, not one per feed. A
+            # short pause lets a batch fill up while the other feeds are still arriving.
             batch = [await done.get()]
+            if remaining > 1:
+                await asyncio.sleep(BATCH_PAUSE)
             while not done.empty():
                 batch.append(done.get_nowait())
             for outcome, report in zip(batch, _record(store, batch, now), strict=True):
