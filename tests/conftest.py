@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 
 from digest.config import Settings, load_settings
+from digest.deliver import Prepared, prepare
 from digest.models import Image, Post, Subscriber
 from digest.pipeline import scaffold
+from digest.render import render_issue
+from tests.factories import issue_of
 
 GOLDEN = Path(__file__).parent / "golden"
+SECRET = "test-secret"  # DIGEST_UNSUBSCRIBE_SECRET in tests
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # a Thursday in 2026-W48
 
 
@@ -93,6 +97,13 @@ def newsletter(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(newsletter: Path) -> Settings:
     return load_settings(newsletter)
+
+
+@pytest.fixture
+def prepared(settings: Settings, make_post: Callable[..., Post]) -> Prepared:
+    """A two-post French issue rendered once and ready for per-subscriber messages."""
+    issue = issue_of([make_post(title="Première"), make_post(title="Seconde")])
+    return prepare(render_issue(issue), issue, settings, SECRET)
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ import pytest
 
 from digest import caniemail
 from digest.check import Documents, check_issue
-from digest.models import Image, Issue, Post, Section
+from digest.models import Image, Issue, Post
 from digest.parse import parse_feed
 from digest.pipeline import anonymous
 from digest.render import render_issue
+from tests.factories import issue_of
 
 CORPUS = (
     Path(__file__).resolve().parents[2]
@@ -35,14 +36,11 @@ NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 def _issue(
     posts: list[Post], locale: str = "fr", subject: str = "Le Digest des Médias — semaine 47 de 2026"
 ) -> Issue:
-    return Issue(
-        newsletter="Le Digest des Médias",
-        week="2026-W47",
+    return issue_of(
+        posts,
         locale=locale,
         subject=subject,
         preheader="Cinq articles, à commencer par « Podcasts : la forme courte ! »",
-        sections=(Section("", tuple(posts)),),
-        base_url="https://digest.example.org",
         first_day="2026-11-16",
         last_day="2026-11-22",
         number=47,

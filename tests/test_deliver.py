@@ -24,29 +24,16 @@ from digest.deliver import (
     unsubscribe_token,
 )
 from digest.errors import ConfigError
-from digest.models import Issue, Post, Section, Subscriber
+from digest.models import Issue, Post, Subscriber
 from digest.render import render_issue
+from tests.factories import issue_of
 from tests.mailrules import assert_email_rules, parse
 
 SECRET = "test-secret"
 
 
 def _issue(posts: list[Post], subject: str = "Le Digest des Médias — semaine 47") -> Issue:
-    return Issue(
-        newsletter="Le Digest des Médias",
-        week="2026-W47",
-        locale="fr",
-        subject=subject,
-        preheader="Trois articles",
-        sections=(Section("", tuple(posts)),),
-        base_url="https://digest.example.org",
-    )
-
-
-@pytest.fixture
-def prepared(settings: Settings, make_post: Callable[..., Post]) -> Prepared:
-    issue = _issue([make_post(title="Première"), make_post(title="Seconde")])
-    return prepare(render_issue(issue), issue, settings, SECRET)
+    return issue_of(posts, subject=subject)
 
 
 def test_message_structure_follows_the_rules(

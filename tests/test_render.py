@@ -14,6 +14,7 @@ from digest.models import Issue, Post, Section
 from digest.pipeline import anonymous, build, gather, rerender
 from digest.render import PostView, render_issue, template_context
 from tests.conftest import NOW
+from tests.factories import issue_of
 
 
 @pytest.fixture
@@ -23,15 +24,7 @@ def sample_issue(settings: Settings) -> Issue:
 
 
 def _issue(posts: list[Post], locale: str = "fr") -> Issue:
-    return Issue(
-        newsletter="Le Digest",
-        week="2026-W47",
-        locale=locale,
-        subject="Le Digest — semaine 47",
-        preheader="Trois articles",
-        sections=(Section("", tuple(posts)),),
-        base_url="https://digest.example.org",
-    )
+    return issue_of(posts, newsletter="Le Digest", locale=locale, subject="Le Digest — semaine 47")
 
 
 def test_sample_issue_renders_to_the_golden_email(

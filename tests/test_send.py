@@ -22,16 +22,16 @@ from typer.testing import CliRunner
 from digest import pipeline
 from digest.cli import app
 from digest.config import Settings
-from digest.deliver import Prepared, prepare, render_message
+from digest.deliver import Prepared, render_message
 from digest.errors import ConfigError, DeliveryError
 from digest.journal import FAILED, SENDING, SENT, Journal, Key
-from digest.models import Issue, Post, Section, Subscriber
+from digest.models import Issue, Post, Subscriber
 from digest.pipeline import scaffold
-from digest.render import render_issue
 from digest.sender import SendOptions, SendReport, send_issue
 from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget, parse_smtp_url
 from digest.subscribers import Row
+from tests.factories import issue_of
 from tests.mailrules import SIGNED_HEADERS, assert_email_rules, parse
 from tests.smtpserver import Faults, Mailbox, free_port, self_signed, server_context, smtp_server
 
@@ -40,21 +40,7 @@ FAST = SendOptions(concurrency=3, retry_delays=(0.05, 0.1, 0.2))
 
 
 def _issue(posts: list[Post]) -> Issue:
-    return Issue(
-        newsletter="Le Digest des Médias",
-        week="2026-W47",
-        locale="fr",
-        subject="Le Digest des Médias — semaine 47",
-        preheader="Deux articles",
-        sections=(Section("", tuple(posts)),),
-        base_url="https://digest.example.org",
-    )
-
-
-@pytest.fixture
-def prepared(settings: Settings, make_post: Callable[..., Post]) -> Prepared:
-    issue = _issue([make_post(title="Première"), make_post(title="Seconde")])
-    return prepare(render_issue(issue), issue, settings, SECRET)
+    return issue_of(posts)
 
 
 @pytest.fixture

@@ -18,24 +18,17 @@ from digest import pipeline
 from digest.cli import app
 from digest.config import Settings
 from digest.deliver import merge_values, prepare
-from digest.models import Issue, Post, Section, Subscriber
+from digest.models import Issue, Post, Subscriber
 from digest.render import render_issue
 from digest.services import SERVICES, variables
+from tests.factories import issue_of
 
 SECRET = "test-secret"
 SMUGGLED = "{{ .Subscriber.Email }} {{email}} {{{email}}} %recipient.email%"
 
 
 def _issue(posts: list[Post]) -> Issue:
-    return Issue(
-        newsletter="Le Digest des Médias",
-        week="2026-W47",
-        locale="fr",
-        subject="Le Digest des Médias — semaine 47",
-        preheader="Deux articles",
-        sections=(Section("", tuple(posts)),),
-        base_url="https://digest.example.org",
-    )
+    return issue_of(posts)
 
 
 @pytest.fixture
