@@ -117,6 +117,7 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the demo newsletter and its output.")
     ] = Path("digest-demo"),
+    as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline offline on the bundled sample feeds and subscribers.
 
@@ -124,6 +125,15 @@ def demo(
     """
     with _errors():
         result = pipeline.demo(out_dir.resolve(), now=_now())
+    if as_json:
+        out.print_json(
+            data={
+                "feeds": [_feed_json(report) for report in result.reports],
+                "issue": str(result.built.directory),
+                "checks": [asdict(f) for f in result.built.findings],
+                "messages": _exported_json(result.exported),
+            }
+        )
     _print_feeds(result.reports)
     _print_findings(result.built.findings)
     built, exported = result.built, result.exported
@@ -268,6 +278,7 @@ def build(
 def render(
     issue_dir: Annotated[Path, typer.Argument(help="An issue folder holding issue.json.")],
     config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Render an (edited) issue.json again; the same issue.json gives the same bytes.
 
@@ -276,6 +287,8 @@ def render(
     with _errors():
         templates = _templates(config)
         findings = pipeline.rerender(issue_dir, templates)
+    if as_json:
+        out.print_json(data={"issue": str(issue_dir), "checks": [asdict(f) for f in findings]})
     _print_findings(findings, only_failures=True)
     err.print(f"Rendered {issue_dir}")
     if any(not finding.ok for finding in findings):
@@ -347,6 +360,7 @@ def export(
         typer.Option("--subscribers", help="Subscriber CSV (default: [delivery] subscribers)."),
     ] = None,
     segment: SegmentOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write one personalised message per active subscriber, or a mailing service's request bodies.
 
@@ -364,6 +378,8 @@ def export(
             issue_dir, settings, out=out_dir, fmt=fmt, subscribers=subscribers, segment=segment
         )
     _print_rows(exported.rejected, exported.warnings)
+    if as_json:
+        out.print_json(data=_exported_json(exported))
     files = "" if fmt == "eml" else f" in {len(exported.files)} file(s)"
     err.print(
         f"Wrote {exported.written} messages{files} to {exported.directory} ({exported.skipped} not active, {len(exported.rejected)} rejected)"
@@ -514,6 +530,7 @@ def archive(
     issues: Annotated[
         Path | None, typer.Option("--issues", help="Issues folder (default: issues/ beside digest.toml).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a static web archive of the built issues: index.html, one page each, an Atom feed.
 
@@ -524,7 +541,20 @@ def archive(
     with _errors():
         settings = pipeline.find_config(config)
         written = pipeline.archive(settings, out=out_dir, issues=issues)
+    if as_json:
+        out.print_json(data={"out": str(out_dir), "files": [str(path) for path in written]})
     err.print(f"Wrote {len(written)} files to {out_dir} (index.html, feed.xml, {len(written) - 2} issues)")
+
+
+def _exported_json(exported: pipeline.Exported) -> dict[str, Any]:
+    return {
+        "out": str(exported.directory),
+        "written": exported.written,
+        "skipped": exported.skipped,
+        "files": [str(path) for path in exported.files],
+        "rejected": [{"line": p.line, "reason": p.reason} for p in exported.rejected],
+        "warnings": [{"line": p.line, "reason": p.reason} for p in exported.warnings],
+    }
 
 
 def _templates(config: Path | None) -> Path | None:

@@ -328,3 +328,20 @@ def test_editions_in_two_languages_and_segments(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert [p.name for p in (tmp_path / "seg").rglob("*.eml")] == ["daniel.oconnor@example.net.eml"]
+
+
+def test_reporting_commands_print_json_on_stdout(tmp_path: Path) -> None:
+    code, out, _ = run("demo", "--out", str(tmp_path / "demo"), "--json")
+    assert code == 0
+    demo = json.loads(out)
+    assert demo["messages"]["written"] == 6 and len(demo["feeds"]) == 3 and demo["issue"].endswith("2026-W47")
+    config = str(tmp_path / "demo" / "digest.toml")
+    issue = str(tmp_path / "demo/issues/2026-W47")
+    code, out, _ = run("render", issue, "--config", config, "--json")
+    assert code == 0 and all(check["ok"] for check in json.loads(out)["checks"])
+    code, out, _ = run(
+        "export", issue, "--config", config, "--format", "mbox", "--out", str(tmp_path / "m"), "--json"
+    )
+    assert code == 0 and json.loads(out)["written"] == 6 and len(json.loads(out)["files"]) == 1
+    code, out, _ = run("archive", "--config", config, "--out", str(tmp_path / "site"), "--json")
+    assert code == 0 and any(path.endswith("feed.xml") for path in json.loads(out)["files"])
