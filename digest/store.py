@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,33 +97,6 @@ class Store:
         row = self.db.execute("SELECT etag, last_modified FROM feeds WHERE url = ?", (url,)).fetchone()
         return FeedCache(*row) if row else FeedCache()
 
-    def save_feed(self, url: str, title: str, cache: FeedCache, checked_at: datetime) -> None:
-        with self.db:
-            self.db.execute(
-                """INSERT INTO feeds (url, title, etag, last_modified, checked_at) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (url) DO UPDATE SET title = excluded.title, etag = excluded.etag,
-                   last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
-                (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
-            )
-
-    def add_posts(self, posts: Iterable[Post]) -> int:
-        """Store posts not seen before (same id or same canonical URL); return how many were new."""
-        new = 0
-        with self.db:
-            for post in posts:
-                cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        post.id,
-                        post.url,
-                        post.feed,
-                        _iso(post.published),
-                        json.dumps(post_to_dict(post), ensure_ascii=False),
-                    ),
-                )
-                new += cursor.rowcount
-        return new
-
     def posts_between(self, start: datetime, end: datetime) -> list[Post]:
         """Posts published in [start, end), oldest first."""
         rows = self.db.execute(
@@ -173,7 +146,7 @@ class Store:
     def save_gathered(
         self, feeds: Iterable[tuple[str, str, FeedCache, Iterable[Post]]], checked_at: datetime
     ) -> list[int]:
-        """`add_posts` then `save_feed` for several feeds (url, title, cache, posts), in one transaction.
+        """Store several feeds' new posts (id or canonical URL not seen before) and caches, in one transaction.
 
         One commit, so one disk sync, for a batch of feeds: a big gather would otherwise spend
         more time syncing than fetching. Returns how many posts of each feed were new.
@@ -181,7 +154,10 @@ class Store:
         counts = []
         with self.db:
             for url, title, cache, posts in feeds:
-                rows = [(p.id, p.url, p.feed, _iso(p.published), self._post_json(p)) for p in posts]
+                rows = [
+                    (p.id, p.url, p.feed, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False))
+                    for p in posts
+                ]
                 before = self.db.total_changes
                 self.db.executemany(
                     "INSERT OR IGNORE INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)",
@@ -195,15 +171,6 @@ class Store:
                     (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
                 )
         return counts
-
-    @staticmethod
-    def _post_json(post: Post) -> str:
-        """`post_to_dict` as JSON, without `asdict`'s deep copies: gather stores thousands at once."""
-        data = dict(vars(post))
-        data["published"] = _iso(post.published)
-        data["categories"] = list(post.categories)
-        data["image"] = dict(vars(post.image)) if post.image else None
-        return json.dumps(data, ensure_ascii=False)
 
     @contextmanager
     def light_sync(self) -> Iterator[None]:
@@ -288,9 +255,11 @@ def _iso(moment: datetime) -> str:
 
 
 def post_to_dict(post: Post) -> dict[str, Any]:
-    data = asdict(post)
+    """A post as JSON-ready data; shallow copies, not `asdict`'s deep ones: gather stores thousands."""
+    data = dict(vars(post))
     data["published"] = _iso(post.published)
     data["categories"] = list(post.categories)
+    data["image"] = dict(vars(post.image)) if post.image else None
     return data
 
 
