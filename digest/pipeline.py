@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -207,24 +207,22 @@ def export(
     """
     if fmt not in exports.FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(exports.FORMATS)}")
-    editions = _editions(issue_dir)
+    editions = _prepare_editions(issue_dir, settings, secret)
     main = next(iter(editions))
-    totals: list[exports.Tally] = []
-    for locale, directory in editions.items():
-        prepared = _prepare(directory, settings, secret)
-        rows = _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment)
-        signer = load_signer(settings, prepared.domain) if fmt in ("eml", "mbox") else None
-        totals.append(
-            exports.export(
-                fmt,
-                prepared,
-                rows,
-                out if locale == main else out / locale,
-                sign=signer.sign if signer else None,
-                listmonk_lists=settings.delivery.listmonk_lists,
-                unsubscribed=_unsubscribed(settings, prepared.list_id),
-            )
+    signer = load_signer(settings, editions[main].domain) if fmt in ("eml", "mbox") else None
+    unsubscribed = _unsubscribed(settings, settings.list_id)
+    totals = [
+        exports.export(
+            fmt,
+            prepared,
+            _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
+            out if locale == main else out / locale,
+            sign=signer.sign if signer else None,
+            listmonk_lists=settings.delivery.listmonk_lists,
+            unsubscribed=unsubscribed,
         )
+        for locale, prepared in editions.items()
+    ]
     return Exported(
         out,
         sum(tally.written for tally in totals),
@@ -235,17 +233,19 @@ def export(
     )
 
 
-def _editions(issue_dir: Path) -> dict[str, Path]:
-    """The issue's languages, the main one first: its own folder, then each <locale>/ built in it."""
-    editions = {read_issue(issue_dir).locale: issue_dir}
-    for folder in sorted(issue_dir.iterdir()) if issue_dir.is_dir() else []:
-        if (folder / ISSUE_FILE).is_file():
-            editions.setdefault(read_issue(folder).locale, folder)
+def _prepare_editions(issue_dir: Path, settings: Settings, secret: str | None) -> dict[str, Prepared]:
+    """The issue in each language built, the main one first (its own folder, then each <locale>/),
+    rendered once and ready for every subscriber."""
+    folders = [issue_dir, *(folder.parent for folder in sorted(issue_dir.glob(f"*/{ISSUE_FILE}")))]
+    editions: dict[str, Prepared] = {}
+    for folder in folders:
+        prepared = _prepare(folder, settings, secret)
+        editions.setdefault(prepared.issue.locale, prepared)
     return editions
 
 
 def _readers(
-    path: Path, locale: str, main: str, editions: dict[str, Path], segment: str | None
+    path: Path, locale: str, main: str, editions: Container[str], segment: str | None
 ) -> Iterator[Row]:
     """The rows one edition goes to: readers of its language (the main edition takes every
     language without its own), in `segment`. Rejected rows and warnings are reported once, with
@@ -297,25 +297,24 @@ def send(
 
     Each reader gets the edition in their language when one was built, as `export` does.
     """
-    editions = _editions(issue_dir)
+    editions = _prepare_editions(issue_dir, settings, secret)
     main = next(iter(editions))
-    reports = []
+    signer = load_signer(settings, editions[main].domain)
+    unsubscribed = _unsubscribed(settings, settings.list_id)
     with Journal.open(settings.state) as journal:
-        for locale, directory in editions.items():
-            prepared = _prepare(directory, settings, secret)
-            signer = load_signer(settings, prepared.domain)
-            reports.append(
-                send_issue(
-                    prepared,
-                    _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
-                    target,
-                    journal,
-                    options,
-                    sign=signer.sign if signer else None,
-                    on_progress=on_progress,
-                    unsubscribed=_unsubscribed(settings, prepared.list_id),
-                )
+        reports = [
+            send_issue(
+                prepared,
+                _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
+                target,
+                journal,
+                options,
+                sign=signer.sign if signer else None,
+                on_progress=on_progress,
+                unsubscribed=unsubscribed,
             )
+            for locale, prepared in editions.items()
+        ]
     return combine(reports)
 
 
