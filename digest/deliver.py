@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from email.headerregistry import Address
@@ -293,10 +293,6 @@ def ascii_domain(email: str) -> str:
     return email if domain.isascii() else f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-def needs_smtputf8(email: str) -> bool:
-    return not email.rpartition("@")[0].isascii()
-
-
 def build_message(prepared: Prepared, subscriber: Subscriber) -> EmailMessage:
     """The same message through `email.message`: the reference for tests and benchmarks."""
     values = merge_values(prepared, subscriber)
@@ -331,8 +327,3 @@ def message_id(prepared: Prepared, email: str) -> str:
         f"{prepared.list_id}\n{prepared.issue.week}\n{email.lower()}".encode()
     ).hexdigest()[:20]
     return f"<{prepared.issue.week.lower()}.{digest}@{prepared.domain}>"
-
-
-def active(subscribers: Iterable[Subscriber]) -> Iterable[Subscriber]:
-    """Only those who should get the issue: unsubscribed, bounced and cleaned rows get nothing."""
-    return (subscriber for subscriber in subscribers if subscriber.active)

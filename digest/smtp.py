@@ -130,7 +130,7 @@ class Connection:
         smtp = self.open()
         ended = False
         try:
-            options = ["SMTPUTF8", "BODY=8BITMIME"] if not recipient.rpartition("@")[0].isascii() else []
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if needs_smtputf8(recipient) else []
             if options and not smtp.has_extn("smtputf8"):
                 return Result(FAILED, f"{self.target.name} does not support SMTPUTF8, needed for {recipient}")
             code, reply = smtp.mail(sender, options)
@@ -272,3 +272,8 @@ def _hint(exc: BaseException, target: SmtpTarget) -> str:
 def _close(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         smtp.close()
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII local part (RFC 6531); a non-ASCII domain is sent in its IDNA form instead."""
+    return not address.rpartition("@")[0].isascii()
