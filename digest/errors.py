@@ -53,6 +53,50 @@ class SubscriberError(DigestError):
     exit_code = 2
 
 
+class OutputError(DigestError):
+    """A file or folder cannot be written: read-only, missing, full (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"cannot write {path}: {problem}",
+            hint=hint
+            or "check that the folder exists and is writable (and the disk not full), or choose another one",
+        )
+        self.path = path
+
+    @classmethod
+    def from_os(cls, path: str, exc: OSError) -> OutputError:
+        return cls(exc.filename if isinstance(exc.filename, str) else path, _reason(exc))
+
+
+class InputError(DigestError):
+    """A file the command needs is missing or unreadable (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"cannot read {path}: {problem}", hint=hint or "check the path and its permissions")
+        self.path = path
+
+    @classmethod
+    def from_os(cls, path: str, exc: OSError) -> InputError:
+        return cls(exc.filename if isinstance(exc.filename, str) else path, _reason(exc))
+
+
+class StateError(DigestError):
+    """The state (feed cache, posts, issues, send journal) cannot be opened, read or written (exit 2)."""
+
+    exit_code = 2
+
+
+def _reason(exc: OSError) -> str:
+    """`[Errno 13] Permission denied: '/x'` → `permission denied`: the path is named by the caller."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
 class DeliveryError(DigestError):
     """Messages could not be built or delivered."""
 
