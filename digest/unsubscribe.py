@@ -9,23 +9,24 @@ in production, see docs/subscribers.md). It answers `<unsubscribe_url path>/<tok
 - GET or HEAD: a confirmation page with that button. A GET never unsubscribes, because mail
   scanners and link previews fetch every URL of a message.
 
-Tokens are `deliver.unsubscribe_token(secret, list_id, email)`, checked by building the token
-again: a forged or altered token, or one for another list, is a 400; a genuine token for an
-address not in the list is a 404. Neither changes anything.
+Tokens are `tokens.unsubscribe_token(secret, list_id, email)`, checked by `tokens.verify_token`:
+a forged or altered token, or one for another list, is a 400; a genuine token for an address not
+in the list is a 404. Neither changes anything.
+
+The environment is read in one place, `create_app`, the entry point of a production server;
+`digest unsubscribe serve` reads it in the CLI. Everything else is given what it needs.
 """
 
 from __future__ import annotations
 
-import base64
 import email.policy
-import hmac
 import html
 import os
 import re
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -36,45 +37,20 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from digest.config import LOCALES, Settings, load_settings
-from digest.deliver import unsubscribe_token
+from digest.environment import Environment
 from digest.errors import ConfigError, DigestError, SubscriberError
 from digest.store import open_store
 from digest.subscribers import addresses
+from digest.tokens import signing_secret, verify_token
 
-SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"  # the variable `export` signs links with
 CONFIG_ENV = "DIGEST_CONFIG"  # where `create_app` finds digest.toml under a production server
-MAX_TOKEN = 512  # an address is at most 254 bytes: a longer token is not ours
 MAX_BODY = 8192
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_=-]+")
 _LOGGED_TOKEN = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{24}")  # a signature is 24 characters
 
 
 def list_id_of(settings: Settings) -> str:
     """The list a token is bound to (`Settings.list_id`, the rule export and send use too)."""
     return settings.list_id
-
-
-def secret_from_env() -> bytes:
-    secret = os.environ.get(SECRET_ENV, "")
-    if not secret:
-        raise ConfigError(
-            f"{SECRET_ENV} is not set",
-            hint="set it to the secret `digest export` signs unsubscribe links with",
-        )
-    return secret.encode("utf-8")
-
-
-def verify_token(secret: bytes, list_id: str, token: str) -> str | None:
-    """The (lower-cased) address a genuine token names, or None for anything else."""
-    if len(token) > MAX_TOKEN or not _TOKEN_SHAPE.fullmatch(token):
-        return None
-    who = token.partition(".")[0]
-    try:
-        address = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
-        return None
-    expected = unsubscribe_token(secret, list_id, address)
-    return address if hmac.compare_digest(expected.encode(), token.encode()) else None
 
 
 class AddressBook:
@@ -353,13 +329,17 @@ def server(app: WSGIApplication, host: str, port: int, *, quiet: bool = False) -
     )
 
 
-def create_app() -> UnsubscribeApp:
+def create_app(environ: Mapping[str, str] | None = None) -> UnsubscribeApp:
     """The app for a production WSGI server, e.g. `waitress-serve --call digest.unsubscribe:create_app`.
 
-    Reads digest.toml from $DIGEST_CONFIG (default: ./digest.toml) and the secret from
-    $DIGEST_UNSUBSCRIBE_SECRET.
+    This is an edge, like the CLI: it reads digest.toml from $DIGEST_CONFIG (default:
+    ./digest.toml), the state folder from $DIGEST_STATE (default: `.digest/` beside digest.toml,
+    or `[paths] state`) and the secret from $DIGEST_UNSUBSCRIBE_SECRET; `environ` replaces
+    `os.environ`, for tests.
     """
-    settings = load_settings(Path(os.environ.get(CONFIG_ENV, "digest.toml")))
-    app = UnsubscribeApp(settings, secret_from_env())
+    variables = os.environ if environ is None else environ
+    env = Environment.read(variables)
+    settings = load_settings(Path(variables.get(CONFIG_ENV, "digest.toml")), state=env.state)
+    app = UnsubscribeApp(settings, signing_secret(env.unsubscribe_secret))
     app.load()
     return app

@@ -46,6 +46,15 @@ def test_every_key_but_feeds_has_a_default(write_config: Callable[[str], Path]) 
         ("[[feeds]]\nlink = 'a.xml'\n", "feeds[1].link"),
         ("[newsletter]\nname = 'x'\n", "feeds"),
         ("extra = 1\n" + MINIMAL, "extra"),
+        ("[newsletter]\nlocales = ['de']\n" + MINIMAL, "newsletter.locales"),
+        ("[newsletter]\nlocale = 'fr'\nlocales = ['en']\n" + MINIMAL, "newsletter.locales"),
+        ("[selection]\nsubject = '{nope}'\n" + MINIMAL, "selection.subject"),
+        ("[selection]\nper_author_max = true\n" + MINIMAL, "selection.per_author_max"),
+        ("[selection.weights]\nshares = -1\n" + MINIMAL, "selection.weights.shares"),
+        ("[delivery]\nfeedback_id = 'x'\n" + MINIMAL, "delivery.feedback_id"),
+        ("[delivery]\nmailto_unsubscribe = 'nope'\n" + MINIMAL, "delivery.mailto_unsubscribe"),
+        ("[delivery]\nlistmonk_lists = [true]\n" + MINIMAL, "delivery.listmonk_lists"),
+        ("[paths]\nstate = 3\n" + MINIMAL, "paths.state"),
     ],
 )
 def test_a_bad_key_is_named_with_the_file(write_config: Callable[[str], Path], text: str, named: str) -> None:
@@ -67,8 +76,20 @@ def test_invalid_toml_and_missing_file_are_config_errors(
     assert "digest init" in str(caught.value)
 
 
-def test_state_folder_comes_from_the_environment(
+def test_state_folder_is_the_one_passed_in(write_config: Callable[[str], Path], tmp_path: Path) -> None:
+    assert load_settings(write_config(MINIMAL), state=tmp_path / "elsewhere").state == tmp_path / "elsewhere"
+
+
+def test_state_folder_defaults_to_paths_state_beside_the_file(write_config: Callable[[str], Path]) -> None:
+    path = write_config(MINIMAL)
+    assert load_settings(path).state == path.parent / ".digest"
+    moved = write_config('[paths]\nstate = "var/state"\n' + MINIMAL)
+    assert load_settings(moved).state == moved.parent / "var" / "state"
+
+
+def test_loading_settings_reads_no_environment_variable(
     write_config: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIGEST_STATE", str(tmp_path / "elsewhere"))
-    assert load_settings(write_config(MINIMAL)).state == tmp_path / "elsewhere"
+    path = write_config(MINIMAL)
+    assert load_settings(path).state == path.parent / ".digest"

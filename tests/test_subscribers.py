@@ -19,6 +19,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from digest.addresses import AddressChecker
 from digest.cli import app
 from digest.config import load_settings
 from digest.csvrecords import sniff_delimiter
@@ -26,14 +27,7 @@ from digest.errors import SubscriberError
 from digest.models import Subscriber
 from digest.store import open_store
 from digest.subscriber_edits import apply_unsubscribes, import_lists
-from digest.subscribers import (
-    AddressChecker,
-    Row,
-    is_recipient,
-    read_subscribers,
-    recipients,
-    summarise,
-)
+from digest.subscribers import Row, is_recipient, read_subscribers, recipients, summarise
 from digest.unsubscribe import list_id_of
 
 HEADER = "email,name,locale,status,tags\n"

@@ -23,12 +23,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from digest import deliver
 from digest.cli import app
 from digest.config import NewsletterSettings, Settings, load_settings
-from digest.deliver import unsubscribe_token
-from digest.store import MIGRATIONS, open_store
+from digest.errors import ConfigError
+from digest.migrations import MIGRATIONS
+from digest.store import open_store
 from digest.subscribers import read_subscribers, recipients
-from digest.unsubscribe import UnsubscribeApp, create_app, list_id_of, one_click, page, server, verify_token
+from digest.tokens import signing_secret, unsubscribe_token, verify_token
+from digest.unsubscribe import UnsubscribeApp, create_app, list_id_of, one_click, page, server
 
 SECRET = b"s3cret-for-tests"
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -75,6 +78,30 @@ def test_a_genuine_token_names_its_address(settings: Settings) -> None:
     assert (
         verify_token(SECRET, list_id_of(settings), token(settings, "Anne@Example.org")) == "anne@example.org"
     )
+
+
+def test_the_token_format_never_changes_so_links_already_sent_keep_working() -> None:
+    assert (
+        unsubscribe_token(SECRET, "digest.example.org", "Amelie.Durand@example.org")
+        == "YW1lbGllLmR1cmFuZEBleGFtcGxlLm9yZw.A8d2-4HSaEMkwVyJjb8xEZ8c"
+    )
+    assert (
+        unsubscribe_token(SECRET, "digest.example.org", "zoé@exemple.fr")
+        == "em_DqUBleGVtcGxlLmZy.m1N33D1c-ggetl9cihJZ5s6R"
+    )
+    assert verify_token(SECRET, "digest.example.org", "em_DqUBleGVtcGxlLmZy.m1N33D1c-ggetl9cihJZ5s6R") == (
+        "zoé@exemple.fr"
+    )
+
+
+def test_messages_and_the_app_share_one_token_maker() -> None:
+    assert deliver.unsubscribe_token is unsubscribe_token
+
+
+def test_an_empty_secret_names_the_variable_to_set() -> None:
+    assert signing_secret("s3cret") == b"s3cret"
+    with pytest.raises(ConfigError, match="DIGEST_UNSUBSCRIBE_SECRET is not set"):
+        signing_secret("")
 
 
 def _flip(text: str, index: int) -> str:
@@ -391,3 +418,19 @@ def test_the_production_factory_reads_its_config_and_secret_from_the_environment
     with serving(create_app()) as http:
         assert http.post(f"/unsubscribe/{token(settings, AMELIE)}", data=ONE_CLICK).status_code == 200
     assert recorded(settings) == {AMELIE}
+
+
+def test_the_production_factory_takes_the_state_folder_from_digest_state(
+    newsletter: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    environ = {
+        "DIGEST_CONFIG": str(newsletter),
+        "DIGEST_UNSUBSCRIBE_SECRET": SECRET.decode(),
+        "DIGEST_STATE": str(elsewhere),
+    }
+    settings = load_settings(newsletter, state=elsewhere)
+    with serving(create_app(environ)) as http:
+        assert http.post(f"/unsubscribe/{token(settings, AMELIE)}", data=ONE_CLICK).status_code == 200
+    assert recorded(settings) == {AMELIE}
+    assert recorded(load_settings(newsletter)) == frozenset()
