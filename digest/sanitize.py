@@ -145,6 +145,11 @@ def safe_html_text(fragment: str) -> str:
     return "\n\n".join(part for part in cleaned if part)
 
 
+def text_html(text: str) -> str:
+    """Plain text (a summary a feed gave as text) as HTML: one paragraph, escaped."""
+    return "<p>" + html.escape(text, quote=False) + "</p>"
+
+
 def one_line(text: str) -> str:
     """A title: markup stripped, entities decoded, no CR/LF or control characters."""
     if "<" not in text:  # most titles: no markup, so no need for the (slow) HTML parser

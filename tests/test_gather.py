@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from digest import fetch as fetch_module
 from digest import gather as gather_module
 from digest import pipeline
 from digest.cli import app
 from digest.config import FeedSettings, Settings, load_settings
+from digest.environment import Environment
 from digest.gather import gather_feeds
 from digest.models import FeedReport, Post
 from digest.store import FeedCache, open_store, post_to_dict
@@ -50,7 +52,7 @@ JSON_FEED = {
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries keep their number, but not their real waiting time."""
-    monkeypatch.setattr(gather_module, "BACKOFF", 0.01)
+    monkeypatch.setattr(fetch_module, "BACKOFF", 0.01)
 
 
 def _feeds(*urls: str) -> tuple[FeedSettings, ...]:
@@ -157,7 +159,7 @@ def test_a_5xx_is_retried_and_then_the_feed_is_used(tmp_path: Path) -> None:
 def test_a_read_timeout_is_retried_a_bounded_number_of_times(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gather_module, "TIMEOUT", gather_module.httpx.Timeout(0.2))
+    monkeypatch.setattr(fetch_module, "TIMEOUT", fetch_module.httpx.Timeout(0.2))
     report, requests = _gather_one(tmp_path, Route(RSS, delay=0.6))
     assert report.status == "error" and report.error == "timed out (ReadTimeout) (tried 3 times)"
     assert requests == 3
@@ -166,7 +168,7 @@ def test_a_read_timeout_is_retried_a_bounded_number_of_times(
 def test_a_slow_server_hits_the_deadline_without_holding_up_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gather_module, "DEADLINE", 0.5)
+    monkeypatch.setattr(fetch_module, "DEADLINE", 0.5)
     with feed_server({"/slow": Route(RSS, delay=2.0), "/fast": Route(RSS)}) as server:
         with open_store(tmp_path / "state") as store:
             slow, fast = gather_feeds(_feeds(server.url("/slow"), server.url("/fast")), store, now=NOW)
@@ -177,7 +179,7 @@ def test_a_slow_server_hits_the_deadline_without_holding_up_the_others(
 def test_a_slow_loris_server_is_cut_off_by_the_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gather_module, "DEADLINE", 1.0)
+    monkeypatch.setattr(fetch_module, "DEADLINE", 1.0)
     started = time.monotonic()
     report, _ = _gather_one(tmp_path, Route(RSS, trickle=0.02))  # a byte every 20 ms, forever
     assert report.status == "error" and report.error == "no complete answer within 1 s"
@@ -194,7 +196,7 @@ def test_a_slow_loris_server_is_cut_off_by_the_deadline(
     ids=["content-length", "streamed", "gzip-bomb"],
 )
 def test_a_huge_response_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: Route) -> None:
-    monkeypatch.setattr(gather_module, "MAX_BYTES", 1024 * 1024)
+    monkeypatch.setattr(fetch_module, "MAX_BYTES", 1024 * 1024)
     started = time.monotonic()
     report, _ = _gather_one(tmp_path, route)
     assert report.status == "error" and report.error == "response larger than 1 MB; not read"
@@ -273,8 +275,8 @@ def test_a_gone_feed_is_marked_skipped_then_tried_again_on_request(tmp_path: Pat
             [second] = gather_feeds(settings.feeds, store, now=NOW)
         assert route.hits == 1  # the second run did not ask
         route.status, route.body = 200, RSS
-        [third] = pipeline.gather(settings, now=NOW, retry_gone=True)
-        [fourth] = pipeline.gather(settings, now=NOW)
+        [third] = pipeline.gather(settings, Environment(now=NOW), retry_gone=True)
+        [fourth] = pipeline.gather(settings, Environment(now=NOW))
     assert first.status == "error" and (first.error or "").startswith("410 Gone")
     assert (second.status, second.error) == ("error", "gone")
     assert any("--retry-gone" in warning for warning in second.warnings)
