@@ -1,7 +1,9 @@
 """Archive: a static web site of every built issue, with an Atom feed of the newsletter.
 
 Pages link to each other with relative URLs, so the folder can be served from any path; the
-feed's links are absolute (feed readers need them), built from `[newsletter] base_url`.
+feed's links are absolute (feed readers need them). Every page sits where `IssueRef` says, so
+publishing the folder at `<base_url>/issues/` makes the email's "view in browser" link, the
+page and the Atom entry one URL, for every edition.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InputError
+from digest.files import ensure_folder, write_atomically
 from digest.i18n import long_date, translate
+from digest.identity import ARCHIVE_PATH, parse_week
 from digest.issuefile import ISSUE_FILE, read_issue
 from digest.models import Issue
-from digest.selection import parse_week
+
+LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 
 
 @dataclass(frozen=True)
@@ -28,28 +33,43 @@ class Page:
 
 @dataclass(frozen=True)
 class Entry:
-    name: str  # the issue folder's name
-    issue: Issue
+    issue: Issue  # its `ref` names the page, the URL and the Atom entry
     web: str  # the issue's web.html
+
+    @property
+    def depth(self) -> int:
+        """How many folders deep the page sits below the archive's root."""
+        return self.issue.ref.archive_file.count("/")
 
 
 def load_entries(issues: Path) -> list[Entry]:
-    """Every issue folder under `issues` that has an issue.json and a web.html, newest first."""
-    folders = (
-        sorted((path.parent for path in issues.glob(f"*/{ISSUE_FILE}")), reverse=True)
-        if issues.is_dir()
-        else []
-    )
-    entries = [
-        Entry(folder.name, read_issue(folder), (folder / "web.html").read_text(encoding="utf-8"))
+    """Every edition of every issue built under `issues` (each folder with an issue.json and a
+    web.html, and its other editions in <locale>/ below it), newest first, main edition first."""
+    folders = sorted(path.parent for path in issues.glob(f"*/{ISSUE_FILE}")) if issues.is_dir() else []
+    editions = [
+        edition
         for folder in folders
+        for edition in (folder, *sorted(path.parent for path in folder.glob(f"*/{ISSUE_FILE}")))
+    ]
+    entries = [
+        Entry(read_issue(folder), _read(folder / "web.html"))
+        for folder in editions
         if (folder / "web.html").is_file()
     ]
     if not entries:
         raise ConfigError(
             f"no built issue in {issues}", hint="build one with `digest build` first, or pass --issues DIR"
         )
+    entries.sort(key=lambda entry: entry.issue.edition)  # the main edition ("") first …
+    entries.sort(key=lambda entry: (published(entry.issue), entry.issue.ref.slug), reverse=True)  # … stably
     return entries
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError.from_os(str(path), exc) from exc
 
 
 def published(issue: Issue) -> datetime:
@@ -62,8 +82,11 @@ def published(issue: Issue) -> datetime:
 def site(
     entries: Sequence[Entry], *, base_url: str, title: str, locale: str, subscribe_url: str
 ) -> list[Page]:
-    """The archive's pages: index.html, NAME/index.html for each issue, feed.xml."""
-    pages = [Page(f"{entry.name}/index.html", _issue_page(entry, subscribe_url, locale)) for entry in entries]
+    """The archive's pages: index.html, one page per edition at `IssueRef.archive_file`, feed.xml."""
+    pages = [
+        Page(entry.issue.ref.archive_file, _issue_page(entry, subscribe_url, entry.issue.locale))
+        for entry in entries
+    ]
     pages.append(Page("index.html", _index(entries, title, locale, subscribe_url)))
     pages.append(Page("feed.xml", atom(entries, base_url=base_url, title=title, locale=locale)))
     return pages
@@ -73,17 +96,28 @@ def _issue_page(entry: Entry, subscribe_url: str, locale: str) -> str:
     """The issue's web version, with links back to the archive and to subscribe."""
     back = (
         f'<p style="text-align:center;font-family:Helvetica,Arial,sans-serif;font-size:16px">'
-        f'<a href="../index.html">{html.escape(translate(locale, "archive"))}</a> · '
+        f'<a href="{"../" * entry.depth}index.html">{html.escape(translate(locale, "archive"))}</a> · '
         f'<a href="{html.escape(subscribe_url)}">{html.escape(translate(locale, "subscribe"))}</a></p>'
     )
     return entry.web.replace("</body>", f"{back}\n</body>", 1)
 
 
 def _index(entries: Sequence[Entry], title: str, locale: str, subscribe_url: str) -> str:
+    others: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.issue.edition:
+            others.setdefault(entry.issue.ref.slug, []).append(entry)
     items = "\n".join(
-        f'<li><a href="{html.escape(entry.name)}/index.html">{html.escape(entry.issue.subject)}</a>'
-        f" <small>({html.escape(long_date(published(entry.issue), locale))}, {len(entry.issue.posts)} articles)</small></li>"
+        f'<li><a href="{html.escape(entry.issue.ref.archive_file)}">{html.escape(entry.issue.subject)}</a>'
+        f" <small>({html.escape(long_date(published(entry.issue), locale))}, {len(entry.issue.posts)} articles)</small>"
+        + "".join(
+            f' · <a href="{html.escape(other.issue.ref.archive_file)}" hreflang="{other.issue.locale}"'
+            f' lang="{other.issue.locale}">{html.escape(LANGUAGE_NAMES.get(other.issue.locale, other.issue.locale))}</a>'
+            for other in others.get(entry.issue.ref.slug, [])
+        )
+        + "</li>"
         for entry in entries
+        if not entry.issue.edition
     )
     return f"""<!DOCTYPE html>
 <html lang="{locale}" dir="ltr">
@@ -107,10 +141,10 @@ def _index(entries: Sequence[Entry], title: str, locale: str, subscribe_url: str
 
 
 def atom(entries: Sequence[Entry], *, base_url: str, title: str, locale: str) -> str:
-    """An Atom 1.0 feed with one entry per issue, newest first (RFC 4287)."""
-    root = base_url.rstrip("/") + "/"
+    """An Atom 1.0 feed with one entry per edition of each issue, newest first (RFC 4287)."""
+    root = f"{base_url.rstrip('/')}/{ARCHIVE_PATH}/"
     updated = max(published(entry.issue) for entry in entries)
-    items = "\n".join(_atom_entry(entry, root) for entry in entries)
+    items = "\n".join(_atom_entry(entry, base_url) for entry in entries)
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{locale}">
 <title>{xml_escape(title)}</title>
@@ -124,11 +158,11 @@ def atom(entries: Sequence[Entry], *, base_url: str, title: str, locale: str) ->
 """
 
 
-def _atom_entry(entry: Entry, root: str) -> str:
-    url = f"{root}{entry.name}/"
+def _atom_entry(entry: Entry, base_url: str) -> str:
+    url = entry.issue.ref.web_url(base_url)
     when = published(entry.issue).isoformat().replace("+00:00", "Z")
     titles = "".join(f"<li>{html.escape(post.title)}</li>" for post in entry.issue.posts)
-    return f"""<entry>
+    return f"""<entry xml:lang="{entry.issue.locale}">
 <title>{xml_escape(entry.issue.subject)}</title>
 <id>{xml_escape(url)}</id>
 <link rel="alternate" type="text/html" href="{xml_escape(url)}"/>
@@ -143,9 +177,7 @@ def write_site(pages: Sequence[Page], out: Path) -> list[Path]:
     written = []
     for page in pages:
         target = out / page.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_text(page.content, encoding="utf-8", newline="\n")
-        temporary.replace(target)
+        ensure_folder(target.parent)
+        write_atomically(target, page.content)
         written.append(target)
     return written

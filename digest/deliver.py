@@ -9,15 +9,12 @@ the reference the fast path is tested against, and the benchmark's baseline.
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
-import hmac
 import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -25,15 +22,16 @@ from email.utils import format_datetime, parseaddr
 from zoneinfo import ZoneInfo
 
 from digest import mime
-from digest.config import Settings
 from digest.errors import ConfigError
 from digest.i18n import translate
+from digest.identity import parse_week
 from digest.models import Issue, RenderedIssue, Subscriber
-from digest.selection import parse_week
+from digest.tokens import unsubscribe_token
 
 # refold_source="none": headers set with `set_raw` (List-Unsubscribe) go out exactly as given;
 # an https URL has no whitespace to fold at, and encoding it as RFC 2047 would break it.
 POLICY = SMTP.clone(max_line_length=78, refold_source="none")
+Sign = Callable[[bytes], bytes]  # a DKIM signer: the message in, the signed message out
 
 
 @dataclass(frozen=True)
@@ -145,28 +143,40 @@ class Prepared:
         return self.html.fields | self.text.fields
 
 
-def prepare(rendered: RenderedIssue, issue: Issue, settings: Settings, secret: str) -> Prepared:
-    name, address = parseaddr(settings.newsletter.sender)
+@dataclass(frozen=True)
+class Sender:
+    """What the newsletter says about itself in every message (from digest.toml)."""
+
+    name: str  # the newsletter's name, the From display name when `address` has none
+    address: str  # the `from` value, "Name <address>"
+    list_id: str
+    zone: ZoneInfo
+    unsubscribe_url: str  # with {token}
+    reply_to: str = ""
+    mailto_unsubscribe: str = ""
+    feedback_id: str = ""  # may hold {week}: the issue's slug
+    source: str = ""  # the file these came from, named in errors
+
+
+def prepare(rendered: RenderedIssue, issue: Issue, sender: Sender, secret: str) -> Prepared:
+    name, address = parseaddr(sender.address)
     if "@" not in address:
-        raise ConfigError(
-            f"{settings.path}: newsletter.from: {settings.newsletter.sender!r} has no email address"
-        )
+        raise ConfigError(f"{sender.source}: newsletter.from: {sender.address!r} has no email address")
     domain = address.rsplit("@", 1)[1].lower()
-    list_id = settings.list_id
     prepared = Prepared(
         issue=issue,
         html=Template.split(rendered.html, rendered.token_prefix),
         text=Template.split(rendered.text, rendered.token_prefix),
-        sender=Address(display_name=name or settings.newsletter.name, addr_spec=address),
-        reply_to=settings.newsletter.reply_to,
-        list_id=list_id,
+        sender=Address(display_name=name or sender.name, addr_spec=address),
+        reply_to=sender.reply_to,
+        list_id=sender.list_id,
         domain=domain,
-        date=issue_date(issue.week, settings.zone),
-        unsubscribe_url=settings.unsubscribe_url,
+        date=issue_date(issue, sender.zone),
+        unsubscribe_url=sender.unsubscribe_url,
         secret=secret.encode("utf-8"),
         token_prefix=rendered.token_prefix,
-        mailto=settings.delivery.mailto_unsubscribe,
-        feedback_id=settings.delivery.feedback_id.replace("{week}", issue.week),
+        mailto=sender.mailto_unsubscribe,
+        feedback_id=sender.feedback_id.replace("{week}", issue.ref.slug),
     )
     return replace(
         prepared,
@@ -194,26 +204,15 @@ def shared_headers(prepared: Prepared) -> bytes:
     return b"".join(lines)
 
 
-def issue_date(week: str, zone: ZoneInfo) -> datetime:
-    """The issue's date: the Monday after its week, 08:00 in the newsletter's zone (deterministic)."""
-    year, number = parse_week(week)
-    monday = datetime.combine(
-        datetime.fromisocalendar(year, number, 1).date() + timedelta(days=7), time(8), tzinfo=zone
-    )
-    return monday
-
-
-def unsubscribe_token(secret: bytes, list_id: str, email: str) -> str:
-    """`<address>.<signature>`, both base64url: verifiable without a lookup, bound to the list."""
-    who = base64.urlsafe_b64encode(email.lower().encode("utf-8")).rstrip(b"=").decode("ascii")
-    mac = _keyed(secret).copy()  # cheaper than keying anew, and no OpenSSL lookup by name
-    mac.update(f"{list_id}\n{email.lower()}".encode())
-    return f"{who}.{base64.urlsafe_b64encode(mac.digest()[:18]).decode('ascii')}"
-
-
-@functools.lru_cache(maxsize=8)
-def _keyed(secret: bytes) -> hmac.HMAC:
-    return hmac.new(secret, digestmod=hashlib.sha256)
+def issue_date(issue: Issue, zone: ZoneInfo) -> datetime:
+    """The issue's date: the day after the span it covers (the Monday after a week), 08:00 in the
+    newsletter's zone (deterministic)."""
+    if issue.last_day:
+        last = date.fromisoformat(issue.last_day)
+    else:
+        year, number = parse_week(issue.week)
+        last = date.fromisocalendar(year, number, 7)
+    return datetime.combine(last + timedelta(days=1), time(8), tzinfo=zone)
 
 
 def merge_values(prepared: Prepared, subscriber: Subscriber) -> dict[str, str]:
@@ -323,7 +322,4 @@ def build_message(prepared: Prepared, subscriber: Subscriber) -> EmailMessage:
 
 
 def message_id(prepared: Prepared, email: str) -> str:
-    digest = hashlib.sha256(
-        f"{prepared.list_id}\n{prepared.issue.week}\n{email.lower()}".encode()
-    ).hexdigest()[:20]
-    return f"<{prepared.issue.week.lower()}.{digest}@{prepared.domain}>"
+    return prepared.issue.ref.message_id(prepared.list_id, email, prepared.domain)

@@ -10,48 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 from digest import outbox
-from digest.deliver import Prepared, render_message
+from digest.audience import Tally, recipients
+from digest.deliver import Prepared, Sign, render_message
 from digest.models import Subscriber
 from digest.services import JSON, SERVICES, Service
-from digest.subscribers import Row, RowProblem, is_recipient
+from digest.subscribers import Row
 
 FORMATS = ("eml", "mbox", *SERVICES)
-Sign = Callable[[bytes], bytes]
 T = TypeVar("T")
-
-
-@dataclass
-class Tally:
-    """What streaming the list found; filled in as rows go by."""
-
-    written: int = 0
-    skipped: int = 0  # unsubscribed, bounced, cleaned
-    rejected: list[RowProblem] = field(default_factory=list)
-    warnings: list[RowProblem] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-
-
-def recipients(rows: Iterable[Row], tally: Tally, unsubscribed: Container[str] = ()) -> Iterator[Subscriber]:
-    """Those who get the issue: active in the list and not unsubscribed in the state (lower-cased
-    addresses, even before `subscribers apply-unsubscribes` wrote it to the CSV). Rejected rows
-    and warnings are noted; nothing goes to them."""
-    for row in rows:
-        tally.warnings.extend(row.warnings)
-        if row.rejected:
-            tally.rejected.append(row.rejected)
-        if row.subscriber is None:
-            continue
-        if not is_recipient(row.subscriber, unsubscribed):
-            tally.skipped += 1
-            continue
-        yield row.subscriber
 
 
 def export(
@@ -65,7 +37,7 @@ def export(
     unsubscribed: Container[str] = (),
 ) -> Tally:
     tally = Tally()
-    outbox.ensure_dir(out)
+    outbox.ensure_folder(out)
     people = recipients(rows, tally, unsubscribed)
     if fmt == "eml":
         export_eml(prepared, people, out, tally, sign)
@@ -73,6 +45,7 @@ def export(
         export_mbox(prepared, people, out, tally, sign)
     else:
         export_service(SERVICES[fmt], prepared, people, out, tally, listmonk_lists)
+    outbox.finish(out)
     return tally
 
 
@@ -89,7 +62,7 @@ def export_eml(
 def export_mbox(
     prepared: Prepared, people: Iterable[Subscriber], out: Path, tally: Tally, sign: Sign | None
 ) -> None:
-    path = out / f"digest-{prepared.issue.week}.mbox"
+    path = out / f"digest-{prepared.issue.ref.slug}.mbox"
     with outbox.atomic_file(path) as handle:
         mbox = outbox.Mbox(handle, prepared.sender.addr_spec, prepared.date)
         for subscriber in people:
@@ -114,11 +87,11 @@ def export_service(
         tally.files.append(_write_csv(out / f"{service.name}-subscribers.csv", entries, tally))
         return
     for number, chunk in enumerate(batched(entries, service.limit), start=1):
-        path = out / f"{service.name}-{prepared.issue.week}-{number:04d}.json"
+        path = out / f"{service.name}-{prepared.issue.ref.slug}-{number:04d}.json"
         tally.files.append(outbox.write_json(path, service.request(prepared, chunk)))
         tally.written += len(chunk)
     # A request left from an earlier, longer export of this issue would send its recipients twice.
-    for stale in out.glob(f"{service.name}-{prepared.issue.week}-[0-9][0-9][0-9][0-9].json"):
+    for stale in out.glob(f"{service.name}-{prepared.issue.ref.slug}-[0-9][0-9][0-9][0-9].json"):
         if stale not in tally.files:
             stale.unlink()
 

@@ -8,31 +8,50 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from digest.errors import ConfigError, IssueFileError
+from digest.errors import ConfigError, InputError, IssueFileError
+from digest.identity import is_slug
 from digest.models import Image, Issue, Post, Section
 from digest.store import post_to_dict
 
-SCHEMA = 1
+SCHEMA = 2  # 2: `slug` and `edition` name the issue (1 had `path`); 1 is still read
 ISSUE_FILE = "issue.json"
 
 
-def issue_to_json(issue: Issue) -> str:
+def issue_to_json(issue: Issue, *, config: str = "") -> str:
+    """`config`: the newsletter's digest.toml, relative to the issue folder, so that `render` and
+    `preview` use that newsletter's templates wherever they are run from."""
     data = asdict(issue)
+    data["slug"] = issue.ref.slug  # an issue made in code may leave it to the week
     data["sections"] = [
         {"title": section.title, "posts": [post_to_dict(post) for post in section.posts]}
         for section in issue.sections
     ]
+    if config:
+        data["config"] = config
     return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def issue_number(issues: Path, name: str) -> int:
-    """1 + the issues built before this one: rebuilding an issue keeps its number."""
-    earlier = (
-        [path for path in issues.glob(f"*/{ISSUE_FILE}") if path.parent.name < name]
-        if issues.is_dir()
-        else []
-    )
-    return len(earlier) + 1
+def recorded_config(issue_dir: Path) -> Path | None:
+    """The digest.toml recorded in the issue folder at build time, when there is one."""
+    try:
+        data = json.loads((issue_dir / ISSUE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = data.get("config") if isinstance(data, dict) else None
+    return (issue_dir / config).resolve() if isinstance(config, str) and config else None
+
+
+def numbers_in(issues: Path) -> dict[str, int]:
+    """The number of every issue built in the folder `issues` (main editions), by slug."""
+    numbers: dict[str, int] = {}
+    for path in sorted(issues.glob(f"*/{ISSUE_FILE}")) if issues.is_dir() else []:
+        try:
+            number = json.loads(path.read_text(encoding="utf-8")).get("number")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(number, int) and not isinstance(number, bool):
+            numbers[path.parent.name] = number
+    return numbers
 
 
 def refuse_to_lose_edits(directory: Path, issue: Issue, force: bool) -> None:
@@ -40,7 +59,11 @@ def refuse_to_lose_edits(directory: Path, issue: Issue, force: bool) -> None:
     existing = directory / ISSUE_FILE
     if force or not existing.is_file():
         return
-    if existing.read_text(encoding="utf-8") != issue_to_json(issue):
+    try:
+        same = issue_to_json(read_issue(directory)) == issue_to_json(issue)
+    except IssueFileError:
+        same = False
+    if not same:
         raise ConfigError(
             f"{existing} exists and differs from this build (edited by hand, or new posts gathered)",
             hint="run `digest render` to keep your edits, or `digest build --force` to replace them",
@@ -53,6 +76,10 @@ def read_issue(issue_dir: Path) -> Issue:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise IssueFileError(f"{path}: not found", hint="build the issue first with `digest build`") from exc
+    except OSError as exc:
+        raise InputError.from_os(str(path), exc) from exc
+    except UnicodeDecodeError as exc:
+        raise IssueFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -66,16 +93,18 @@ def issue_from_dict(data: Any, path: Path) -> Issue:
     field = _Fields(path)
     if not isinstance(data, dict):
         field.fail("(top level)", "must be an object")
-    if data.get("schema") != SCHEMA:
+    if data.get("schema") not in (1, SCHEMA):
         field.fail(
             "schema",
             f"unknown schema version {data.get('schema')!r}",
-            f"this digest reads schema {SCHEMA}",
+            f"this digest reads schemas 1 and {SCHEMA}",
         )
     sections = field.get(data, "sections", list)
+    week = field.get(data, "week", str)
+    slug, edition = _identity(data, week, field)
     return Issue(
         newsletter=field.get(data, "newsletter", str),
-        week=field.get(data, "week", str),
+        week=week,
         locale=field.get(data, "locale", str),
         subject=field.get(data, "subject", str),
         preheader=field.get(data, "preheader", str),
@@ -84,9 +113,22 @@ def issue_from_dict(data: Any, path: Path) -> Issue:
         base_url=field.get(data, "base_url", str, ""),
         first_day=_day(field.get(data, "first_day", str, ""), "first_day", field),
         last_day=_day(field.get(data, "last_day", str, ""), "last_day", field),
-        path=field.get(data, "path", str, ""),
+        slug=slug,
+        edition=edition,
         sections=tuple(_section(section, f"sections[{i}]", field) for i, section in enumerate(sections)),
     )
+
+
+def _identity(data: dict[str, Any], week: str, field: _Fields) -> tuple[str, str]:
+    """The slug and edition; schema 1 wrote them as one `path` ("2026-W47" or "2026-W47/en")."""
+    if data.get("schema") == 1:
+        slug, _, edition = field.get(data, "path", str, "").partition("/")
+        return slug or week, edition
+    slug = field.get(data, "slug", str)
+    edition = field.get(data, "edition", str, "")
+    if not is_slug(slug):
+        field.fail("slug", f"{slug!r} does not name an issue", "e.g. 2026-W48 or 2026-11-23--2026-11-29")
+    return slug, edition
 
 
 class _Fields:

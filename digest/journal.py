@@ -1,4 +1,6 @@
-"""The send journal: one row per (issue week, list, recipient), in the state folder's SQLite file.
+"""The send journal: one row per (issue, list, recipient), in the state folder's SQLite file.
+
+The issue is `IssueRef.journal_key`: its slug, the same for every edition of it.
 
 It is what makes `digest send` resumable and exactly-once. A message is marked `sending`
 durably (fsynced) *before* the end of its DATA is written to the server, and given its outcome
@@ -22,18 +24,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
+from digest.environment import Clock, system_clock
 from digest.errors import DeliveryError
-from digest.store import database, open_store
+from digest.store import connect, database, open_store, state_errors
 
 SENDING, SENT, FAILED, DEFERRED = "sending", "sent", "failed", "deferred"
 
 
 @dataclass(frozen=True)
 class Key:
-    week: str
+    issue: str  # IssueRef.journal_key
     list_id: str
     recipient: str  # the address, lower-cased
 
@@ -55,9 +58,12 @@ class _Row:
 
 
 class Journal:
-    def __init__(self, connection: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, reader: sqlite3.Connection, clock: Clock = system_clock
+    ) -> None:
         self.db = connection
         self.reader = reader
+        self.clock = clock
         self._read = threading.Lock()
         self._lock = threading.Lock()  # guards the pending list and counters
         self._commit = threading.Lock()  # one writer on the connection at a time
@@ -67,21 +73,16 @@ class Journal:
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path) -> Iterator[Journal]:
+    def open(cls, state_dir: Path, *, clock: Clock = system_clock) -> Iterator[Journal]:
         """The journal of `state_dir`, held by this process alone while the block runs."""
         with open_store(state_dir):
             pass  # creates the file and applies migrations, 0003_sends among them
-        with _exclusive(state_dir / "send.lock"):
-            writer, reader = (
-                sqlite3.connect(
-                    database(state_dir), check_same_thread=False, isolation_level=None, timeout=30
-                )
-                for _ in range(2)
-            )
+        with _exclusive(state_dir / "send.lock"), state_errors(database(state_dir)):
+            writer = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
+            reader = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
             try:
-                writer.execute("PRAGMA journal_mode = WAL")
                 writer.execute("PRAGMA synchronous = FULL")  # every commit fsynced
-                journal = cls(writer, reader)
+                journal = cls(writer, reader, clock)
                 yield journal
                 journal.flush()
             finally:
@@ -91,8 +92,8 @@ class Journal:
     def get(self, key: Key) -> Entry | None:
         with self._read:
             row = self.reader.execute(
-                "SELECT state, reply, attempts FROM sends WHERE week = ? AND list_id = ? AND recipient = ?",
-                (key.week, key.list_id, key.recipient),
+                "SELECT state, reply, attempts FROM sends WHERE issue = ? AND list_id = ? AND recipient = ?",
+                (key.issue, key.list_id, key.recipient),
             ).fetchone()
         return Entry(*row) if row else None
 
@@ -125,27 +126,27 @@ class Journal:
                 self._write(rows)
             self._committed = upto
 
-    def has_any(self, week: str, list_id: str) -> bool:
+    def has_any(self, issue: str, list_id: str) -> bool:
         """Whether this issue was sent to this list before (a first run needs no lookups)."""
         with self._read:
             row = self.reader.execute(
-                "SELECT 1 FROM sends WHERE week = ? AND list_id = ? LIMIT 1", (week, list_id)
+                "SELECT 1 FROM sends WHERE issue = ? AND list_id = ? LIMIT 1", (issue, list_id)
             ).fetchone()
         return row is not None
 
     def _write(self, rows: list[_Row]) -> None:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = self.clock().astimezone(UTC).isoformat(timespec="seconds")
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                """INSERT INTO sends (week, list_id, recipient, message_id, state, attempts, reply, updated_at)
+                """INSERT INTO sends (issue, list_id, recipient, message_id, state, attempts, reply, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (week, list_id, recipient) DO UPDATE SET
+                   ON CONFLICT (issue, list_id, recipient) DO UPDATE SET
                    message_id = excluded.message_id, state = excluded.state, reply = excluded.reply,
                    attempts = attempts + excluded.attempts, updated_at = excluded.updated_at""",
                 [
                     (
-                        r.key.week,
+                        r.key.issue,
                         r.key.list_id,
                         r.key.recipient,
                         r.message_id,
@@ -166,11 +167,11 @@ class Journal:
                 hint="is the state folder writable and its disk full?",
             ) from exc
 
-    def uncertain(self, week: str, list_id: str) -> list[str]:
+    def uncertain(self, issue: str, list_id: str) -> list[str]:
         with self._read:
             rows = self.reader.execute(
-                "SELECT recipient FROM sends WHERE week = ? AND list_id = ? AND state = ? ORDER BY recipient",
-                (week, list_id, SENDING),
+                "SELECT recipient FROM sends WHERE issue = ? AND list_id = ? AND state = ? ORDER BY recipient",
+                (issue, list_id, SENDING),
             ).fetchall()
         return [recipient for (recipient,) in rows]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from digest.identity import IssueRef
+
 
 @dataclass(frozen=True)
 class Image:
@@ -61,11 +63,21 @@ class Issue:
     base_url: str = ""
     first_day: str = ""  # ISO date, inclusive, in the newsletter's zone: the span covered
     last_day: str = ""
-    path: str = ""  # where it is published under <base_url>/issues/, e.g. "2026-W47" or "2026-W47/en"
+    slug: str = ""  # the issue's identity: "2026-W47", or "2026-11-23--2026-11-29" for a span
+    edition: str = ""  # "" for the main edition, else this edition's locale
 
     @property
     def posts(self) -> tuple[Post, ...]:
         return tuple(post for section in self.sections for post in section.posts)
+
+    @property
+    def ref(self) -> IssueRef:
+        """Everything named after the issue (folder, URL, journal, Message-ID) derives from this."""
+        return IssueRef(self.slug or self.week, self.edition)
+
+    @property
+    def web_url(self) -> str:
+        return self.ref.web_url(self.base_url) if self.base_url else ""
 
 
 def _frozen_fields() -> Mapping[str, str]:

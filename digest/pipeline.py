@@ -1,47 +1,79 @@
 """The main flow, in one place: gather → select → render → deliver.
 
-Each function here opens what it needs, calls one stage, and writes what it produced. Stages
-themselves (`gather`, `selection`, `render`, `deliver`) do the work; the CLI only reports.
+This is the only module that wires stages together. Each function opens what it needs (the
+store, files), hands each stage only the options it needs (`Editorial` to selection, `Sender` to
+message building, a folder of templates to rendering), and writes what the stage produced. The
+CLI reads the clock and the environment once (`Environment`) and passes them here.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 from digest import archive as archive_stage
 from digest import exports
 from digest import gather as gather_stage
 from digest import preview as preview_stage
+from digest.audience import edition_rows
 from digest.check import Documents, Finding, check_issue
-from digest.config import CONFIG_NAME, Settings, load_settings
-from digest.deliver import Prepared, Template, prepare
-from digest.errors import ConfigError, NothingToPublish
+from digest.config import Settings, load_settings
+from digest.deliver import Prepared, Sender, Template, prepare
+from digest.environment import Environment
+from digest.errors import ConfigError, InputError, NothingToPublish
+from digest.files import ensure_folder, write_atomically
 from digest.i18n import translate
-from digest.issuefile import ISSUE_FILE, issue_number, issue_to_json, read_issue, refuse_to_lose_edits
+from digest.identity import IssueRef
+from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
 from digest.journal import Journal
-from digest.models import FeedReport, Issue, RenderedIssue, Subscriber
+from digest.models import FeedReport, Issue, RenderedIssue
+from digest.newsletter import relative_config, scaffold
 from digest.render import render_issue
-from digest.selection import build_issue, choose_posts, choose_window, week_of
+from digest.selection import Editorial, build_issue, choose_posts, choose_window, week_of
 from digest.sender import ProgressCallback, SendOptions, SendReport, combine, send_issue
-from digest.signing import load_signer
+from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget
 from digest.store import open_store
 from digest.subscribers import Row, RowProblem, read_subscribers
 
-SAMPLES = Path(__file__).parent / "samples"
 DEMO_SECRET = "demo-only-secret-do-not-use-for-real-lists"
 SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
 
 
+def editorial(settings: Settings) -> Editorial:
+    """What selection needs of the settings."""
+    newsletter = settings.newsletter
+    return Editorial(
+        newsletter.name,
+        newsletter.locale,
+        settings.zone,
+        newsletter.base_url,
+        settings.feeds,
+        settings.selection,
+    )
+
+
+def sender(settings: Settings) -> Sender:
+    """What message building needs of the settings."""
+    newsletter, delivery = settings.newsletter, settings.delivery
+    return Sender(
+        name=newsletter.name,
+        address=newsletter.sender,
+        list_id=settings.list_id,
+        zone=settings.zone,
+        unsubscribe_url=settings.unsubscribe_url,
+        reply_to=newsletter.reply_to,
+        mailto_unsubscribe=delivery.mailto_unsubscribe,
+        feedback_id=delivery.feedback_id,
+        source=str(settings.path),
+    )
+
+
 def gather(
     settings: Settings,
+    env: Environment,
     *,
-    now: datetime,
     on_done: gather_stage.ProgressCallback | None = None,
     retry_gone: bool = False,
 ) -> list[FeedReport]:
@@ -49,7 +81,7 @@ def gather(
     with open_store(settings.state) as store:
         if retry_gone:
             store.clear_gone(feed.url for feed in settings.feeds)
-        return gather_stage.gather_feeds(settings.feeds, store, now=now, on_done=on_done)
+        return gather_stage.gather_feeds(settings.feeds, store, now=env.now, on_done=on_done)
 
 
 @dataclass(frozen=True)
@@ -62,8 +94,8 @@ class Built:
 
 def build(
     settings: Settings,
+    env: Environment,
     *,
-    now: datetime,
     week: str | None = None,
     since: str | None = None,
     until: str | None = None,
@@ -72,76 +104,82 @@ def build(
     drops: Sequence[str] = (),
     force: bool = False,
 ) -> Built:
-    """Select the posts of a week (or of --since/--until) and render the issue into `<out>/<name>/`."""
-    window = choose_window(settings, now=now, week=week, since=since, until=until)
+    """Select the posts of a week (or of --since/--until) and render every edition of the issue
+    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language)."""
+    window = choose_window(settings.zone, now=env.now, week=week, since=since, until=until)
     with open_store(settings.state) as store:
         candidates = store.posts_between(window.start, window.end)
-    choice = choose_posts(candidates, settings, window_end=window.end, pins=pins, drops=drops)
-    name = window.week if week or not (since or until) else f"{window.first_day}_{window.last_day}"
+    news = editorial(settings)
+    choice = choose_posts(candidates, news, window_end=window.end, pins=pins, drops=drops)
     if not choice.posts:
         raise NothingToPublish(
-            f"no posts in {name} ({len(candidates)} gathered in that span, none selected); no issue written",
+            f"no posts in {window.ref} ({len(candidates)} gathered in that span, none selected); no issue written",
             hint="run `digest gather` first, or choose another --week",
         )
-    directory = (out or settings.issues) / name
-    number = issue_number(directory.parent, name)
-    # The main issue in <name>/, each other language in <name>/<locale>/: the same posts.
-    folders = {
-        directory: settings,
-        **{directory / locale: _in(settings, locale) for locale in settings.newsletter.variants},
-    }
-    issues = {
-        folder: build_issue(
-            choice.posts,
-            local,
-            window,
-            pinned=choice.pinned,
-            number=number,
-            path=folder.relative_to(directory.parent).as_posix(),
-        )
-        for folder, local in folders.items()
-    }
-    for folder, issue in issues.items():
-        refuse_to_lose_edits(folder, issue, force)
+    issues_dir = out or settings.issues
+    number = _number(settings, issues_dir, window.ref, env)
+    editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]
+    issues = [
+        build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code)
+        for edition, code in zip(editions, ["", *settings.newsletter.variants], strict=True)
+    ]
+    for issue in issues:
+        refuse_to_lose_edits(issues_dir / issue.ref.path, issue, force)
     findings: list[Finding] = []
-    for folder, issue in issues.items():
-        checked = write_issue(issue, folder, settings.templates)
-        label = "" if folder == directory else f"[{issue.locale}] "
+    for issue in issues:
+        folder = issues_dir / issue.ref.path
+        checked = write_issue(issue, folder, settings.templates, config=relative_config(settings, folder))
+        label = f"[{issue.locale}] " if issue.edition else ""
         findings.extend(replace(finding, message=label + finding.message) for finding in checked)
-    return Built(directory, issues[directory], choice.warnings, tuple(findings))
+    return Built(issues_dir / window.ref.path, issues[0], choice.warnings, tuple(findings))
 
 
-def _in(settings: Settings, locale: str) -> Settings:
-    """The same newsletter, in another language."""
-    return replace(settings, newsletter=replace(settings.newsletter, locale=locale))
+def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environment) -> int:
+    """The issue's number: given once, at its first build, and kept; a new store continues the
+    series found in the issues folder."""
+    known = numbers_in(issues_dir)
+    with open_store(settings.state) as store:
+        return store.issue_number(
+            ref.slug, env.now, known=known.get(ref.slug), floor=max(known.values(), default=0)
+        )
 
 
-def write_issue(issue: Issue, directory: Path, templates: Path | None) -> list[Finding]:
-    """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks."""
+def write_issue(issue: Issue, directory: Path, templates: Path | None, *, config: str = "") -> list[Finding]:
+    """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks.
+
+    `config`, the newsletter's digest.toml relative to `directory`, is recorded in issue.json."""
     rendered = render_issue(issue, templates)
     html, text = anonymous(rendered, issue)
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_folder(directory)
     files = {
-        ISSUE_FILE: issue_to_json(issue),
+        ISSUE_FILE: issue_to_json(issue, config=config),
         "email.html": html,
         "email.txt": text,
         "web.html": rendered.web,
     }
     for name, content in files.items():
-        _write_atomically(directory / name, content)
+        write_atomically(directory / name, content)
     return check_issue(Documents(issue, html, text))
 
 
-def rerender(issue_dir: Path, templates: Path | None) -> list[Finding]:
-    """Render an (edited) issue.json again; the same issue gives the same bytes."""
-    return write_issue(read_issue(issue_dir), issue_dir, templates)
+def rerender(issue_dir: Path, settings: Settings) -> list[Finding]:
+    """Render an (edited) issue.json again with its newsletter's templates; same issue, same bytes."""
+    return write_issue(
+        read_issue(issue_dir), issue_dir, settings.templates, config=relative_config(settings, issue_dir)
+    )
 
 
 def check(issue_dir: Path) -> list[Finding]:
     issue = read_issue(issue_dir)
-    html = (issue_dir / "email.html").read_text(encoding="utf-8")
-    text = (issue_dir / "email.txt").read_text(encoding="utf-8")
+    html, text = (_read(issue_dir / name) for name in ("email.html", "email.txt"))
     return check_issue(Documents(issue, html, text))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError.from_os(str(path), exc) from exc
 
 
 def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
@@ -155,20 +193,21 @@ def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
     return html, text
 
 
-def screenshots(issue_dir: Path, out: Path) -> list[Path]:
-    return preview_stage.screenshots(issue_dir, out)
+def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
+    return preview_stage.screenshots(issue_dir, out, preview_stage.find_chromium(env.chromium))
 
 
 def preview_server(
-    issue_dir: Path, templates: Path | None, *, host: str, port: int
+    issue_dir: Path, settings: Settings, *, host: str, port: int
 ) -> preview_stage.PreviewServer:
     """A local server for the issue that re-renders it when issue.json or a template changes."""
-    watched = [templates] if templates else []
-    return preview_stage.PreviewServer(issue_dir, lambda: rerender(issue_dir, templates), watched, host, port)
+    return preview_stage.PreviewServer(
+        issue_dir, lambda: rerender(issue_dir, settings), [settings.templates], host, port
+    )
 
 
 def archive(settings: Settings, *, out: Path, issues: Path | None = None) -> list[Path]:
-    """A static site of every built issue (index, one page each, Atom feed) in `out`."""
+    """A static site of every built issue and edition (index, one page each, Atom feed) in `out`."""
     newsletter = settings.newsletter
     pages = archive_stage.site(
         archive_stage.load_entries(issues or settings.issues),
@@ -193,11 +232,11 @@ class Exported:
 def export(
     issue_dir: Path,
     settings: Settings,
+    env: Environment,
     *,
     out: Path,
     fmt: str = "eml",
     subscribers: Path | None = None,
-    secret: str | None = None,
     segment: str | None = None,
 ) -> Exported:
     """Personalised messages (eml, mbox) or service request bodies, written as they are made.
@@ -207,10 +246,10 @@ def export(
     """
     if fmt not in exports.FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one of {', '.join(exports.FORMATS)}")
-    editions = _prepare_editions(issue_dir, settings, secret)
+    editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
-    signer = load_signer(settings, editions[main].domain) if fmt in ("eml", "mbox") else None
-    unsubscribed = _unsubscribed(settings, settings.list_id)
+    signer = _signer(settings, env, editions[main].domain) if fmt in ("eml", "mbox") else None
+    unsubscribed = _unsubscribed(settings)
     totals = [
         exports.export(
             fmt,
@@ -233,63 +272,14 @@ def export(
     )
 
 
-def _prepare_editions(issue_dir: Path, settings: Settings, secret: str | None) -> dict[str, Prepared]:
-    """The issue in each language built, the main one first (its own folder, then each <locale>/),
-    rendered once and ready for every subscriber."""
-    folders = [issue_dir, *(folder.parent for folder in sorted(issue_dir.glob(f"*/{ISSUE_FILE}")))]
-    editions: dict[str, Prepared] = {}
-    for folder in folders:
-        prepared = _prepare(folder, settings, secret)
-        editions.setdefault(prepared.issue.locale, prepared)
-    return editions
-
-
-def _readers(
-    path: Path, locale: str, main: str, editions: Container[str], segment: str | None
-) -> Iterator[Row]:
-    """The rows one edition goes to: readers of its language (the main edition takes every
-    language without its own), in `segment`. Rejected rows and warnings are reported once, with
-    the main edition; other rows pass as empty rows, so nothing counts twice."""
-    for row in read_subscribers(path, default_locale=main):
-        reader = row.subscriber
-        edition = (reader.locale if reader.locale in editions else main) if reader else main
-        wanted = reader is not None and edition == locale and _in_segment(reader, segment)
-        if locale == main:
-            yield row if wanted or reader is None else Row(None, None, row.warnings)
-        elif wanted:
-            yield Row(reader)
-
-
-def _in_segment(reader: Subscriber, segment: str | None) -> bool:
-    return segment is None or segment.casefold() in (tag.casefold() for tag in reader.tags)
-
-
-def _unsubscribed(settings: Settings, list_id: str) -> frozenset[str]:
-    """Who left through the unsubscribe link, even if the CSV does not say so yet."""
-    with open_store(settings.state) as store:
-        return store.unsubscribed(list_id)
-
-
-def _prepare(issue_dir: Path, settings: Settings, secret: str | None) -> Prepared:
-    """The issue rendered once and split at its merge tokens, ready for every subscriber."""
-    secret = secret or os.environ.get(SECRET_ENV, "")
-    if not secret:
-        raise ConfigError(
-            f"{SECRET_ENV} is not set",
-            hint="export a long random secret: it signs unsubscribe links",
-        )
-    issue = read_issue(issue_dir)
-    return prepare(render_issue(issue, settings.templates), issue, settings, secret)
-
-
 def send(
     issue_dir: Path,
     settings: Settings,
+    env: Environment,
     *,
     target: SmtpTarget,
     options: SendOptions,
     subscribers: Path | None = None,
-    secret: str | None = None,
     on_progress: ProgressCallback | None = None,
     segment: str | None = None,
 ) -> SendReport:
@@ -297,11 +287,11 @@ def send(
 
     Each reader gets the edition in their language when one was built, as `export` does.
     """
-    editions = _prepare_editions(issue_dir, settings, secret)
+    editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
-    signer = load_signer(settings, editions[main].domain)
-    unsubscribed = _unsubscribed(settings, settings.list_id)
-    with Journal.open(settings.state) as journal:
+    signer = _signer(settings, env, editions[main].domain)
+    unsubscribed = _unsubscribed(settings)
+    with Journal.open(settings.state, clock=env.clock) as journal:
         reports = [
             send_issue(
                 prepared,
@@ -318,6 +308,38 @@ def send(
     return combine(reports)
 
 
+def _prepare_editions(issue_dir: Path, settings: Settings, secret: str) -> dict[str, Prepared]:
+    """The issue in each language built, the main one first (its own folder, then each <locale>/),
+    rendered once and ready for every subscriber."""
+    if not secret:
+        raise ConfigError(
+            f"{SECRET_ENV} is not set", hint="export a long random secret: it signs unsubscribe links"
+        )
+    folders = [issue_dir, *(folder.parent for folder in sorted(issue_dir.glob(f"*/{ISSUE_FILE}")))]
+    editions: dict[str, Prepared] = {}
+    for folder in folders:
+        issue = read_issue(folder)
+        prepared = prepare(render_issue(issue, settings.templates), issue, sender(settings), secret)
+        editions.setdefault(prepared.issue.locale, prepared)
+    return editions
+
+
+def _readers(
+    path: Path, locale: str, main: str, editions: dict[str, Prepared], segment: str | None
+) -> Iterator[Row]:
+    return edition_rows(read_subscribers(path, default_locale=main), locale, main, editions, segment)
+
+
+def _signer(settings: Settings, env: Environment, domain: str) -> Signer | None:
+    return load_signer(settings.delivery, domain, key_text=env.dkim_key, source=str(settings.path))
+
+
+def _unsubscribed(settings: Settings) -> frozenset[str]:
+    """Who left through the unsubscribe link, even if the CSV does not say so yet."""
+    with open_store(settings.state) as store:
+        return store.unsubscribed(settings.list_id)
+
+
 @dataclass(frozen=True)
 class Demo:
     root: Path
@@ -326,65 +348,15 @@ class Demo:
     exported: Exported
 
 
-def scaffold(directory: Path, *, force: bool = False) -> Path:
-    """A newsletter folder: digest.toml, templates/, subscribers.csv, sample feeds, a CI workflow.
-
-    Nothing that exists is overwritten unless `force`: the whole list is checked first.
-    """
-    shipped = Path(__file__).parent
-    files = {
-        directory / CONFIG_NAME: SAMPLES / CONFIG_NAME,
-        directory / "subscribers.csv": SAMPLES / "subscribers.csv",
-        directory / ".github" / "workflows" / "digest.yml": SAMPLES / "workflow.yml",
-        **{directory / "feeds" / feed.name: feed for feed in sorted((SAMPLES / "feeds").glob("*.xml"))},
-        **{
-            directory / "templates" / t.name: t
-            for t in sorted((shipped / "templates").iterdir())
-            if t.is_file()
-        },
-    }
-    existing = [str(target.relative_to(directory)) for target in files if target.exists()]
-    if existing and not force:
-        raise ConfigError(
-            f"{directory} already holds {', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}",
-            hint="choose an empty folder, or pass --force to overwrite those files",
-        )
-    for target, source in files.items():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    return directory / CONFIG_NAME
-
-
-def demo(out: Path, *, now: datetime) -> Demo:
+def demo(out: Path, env: Environment) -> Demo:
     """The whole pipeline, offline, on the bundled samples, in the most recent week they cover."""
     settings = load_settings(scaffold(out, force=True))
-    reports = gather(settings, now=now)
+    reports = gather(settings, env)
     with open_store(settings.state) as store:
         latest = store.latest_published()
     if latest is None:
         raise NothingToPublish("the bundled sample feeds gave no posts")
-    built = build(settings, now=now, week=week_of(latest, settings.zone))
-    exported = export(
-        built.directory,
-        settings,
-        out=out / "messages",
-        secret=os.environ.get(SECRET_ENV) or DEMO_SECRET,
-    )
+    built = build(settings, env, week=week_of(latest, settings.zone))
+    demo_env = replace(env, unsubscribe_secret=env.unsubscribe_secret or DEMO_SECRET)
+    exported = export(built.directory, settings, demo_env, out=out / "messages")
     return Demo(out, tuple(reports), built, exported)
-
-
-def find_config(explicit: Path | None, *, state: Path | None = None) -> Settings:
-    """`--config`, else `digest.toml` in the current folder or one above it."""
-    if explicit:
-        return load_settings(explicit, state=state)
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file():
-            return load_settings(folder / CONFIG_NAME, state=state)
-    raise ConfigError(f"no {CONFIG_NAME} in {here} or above", hint="run `digest init`, or pass --config PATH")
-
-
-def _write_atomically(path: Path, content: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(content, encoding="utf-8", newline="\n")
-    temporary.replace(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html as html_lib
 import json
-import os
 import re
 import shutil
 import struct
@@ -24,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from digest.errors import ConfigError, DigestError
+from digest.files import ensure_folder
 
 PHONE, SMALL_PHONE, TABLET, DESKTOP = 375, 320, 600, 1200
 CHROMIUM_FLAGS = (
@@ -43,11 +43,18 @@ _DARK = re.compile(r"@media[^{]*prefers-color-scheme\s*:\s*dark[^{]*\{((?:[^{}]*
 _STYLE = re.compile(r"<style\b[^>]*>.*?</style>", re.I | re.S)
 
 
-def find_chromium() -> str | None:
-    """$DIGEST_CHROMIUM, else the first Chromium or Chrome on PATH."""
-    explicit = os.environ.get("DIGEST_CHROMIUM")
+def find_chromium(explicit: str = "") -> str | None:
+    """`explicit` ($DIGEST_CHROMIUM, read by the CLI), else the first Chromium or Chrome on PATH.
+
+    A wrong explicit path is a configuration error, not a silent fallback."""
     if explicit:
-        return explicit
+        found = shutil.which(explicit)
+        if not found:
+            raise ConfigError(
+                f"DIGEST_CHROMIUM={explicit!r} is not an executable program",
+                hint="point it at Chromium or Chrome (e.g. /usr/bin/chromium), or unset it",
+            )
+        return found
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
         if found:
@@ -120,6 +127,11 @@ def _run(chromium: str, page: Path, *args: str, timeout: float = 60) -> str:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise DigestError(f"{chromium} did not finish within {timeout:.0f} s") from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot run {chromium}: {exc.strerror or exc}",
+                hint="install Debian's `chromium`, or fix DIGEST_CHROMIUM",
+            ) from exc
     if done.returncode != 0:
         raise DigestError(f"{chromium} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
     return done.stdout
@@ -153,6 +165,12 @@ SHOTS = (
 
 
 def screenshots(issue_dir: Path, out: Path, chromium: str | None = None) -> list[Path]:
+    """PNGs of the issue's email.html: phone and desktop, light and dark. `chromium`: the browser
+    to use (default: the first on PATH)."""
+    return _screenshots(issue_dir, ensure_folder(out), chromium)
+
+
+def _screenshots(issue_dir: Path, out: Path, chromium: str | None) -> list[Path]:
     """PNGs of the issue's email.html: phone and desktop, light and dark."""
     email = issue_dir / "email.html"
     if not email.is_file():
@@ -165,7 +183,6 @@ def screenshots(issue_dir: Path, out: Path, chromium: str | None = None) -> list
             "no Chromium found for screenshots", hint="install Debian's `chromium`, or set DIGEST_CHROMIUM"
         )
     document = email.read_text(encoding="utf-8")
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="digest-shots-") as folder:
         for shot in SHOTS:

@@ -23,10 +23,10 @@ import premailer
 
 from digest.errors import TemplateError
 from digest.i18n import long_date, translate, typography, typography_html
+from digest.identity import parse_week
 from digest.issuefile import issue_to_json
 from digest.models import Image, Issue, Post, RenderedIssue
 from digest.sanitize import safe_html
-from digest.selection import parse_week
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("email.html", "email.txt", "web.html")
@@ -113,7 +113,7 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
                 date.fromisoformat(issue.last_day) if issue.last_day else monday + timedelta(days=6), locale
             ),
         ),
-        "web_url": f"{issue.base_url}/issues/{issue.path or issue.week}/" if issue.base_url else "",
+        "web_url": issue.web_url,
         "subscriber": subscriber,
         "unsubscribe_url": MergeField(prefix, "unsubscribe_url"),
         "greeting": MergeField(prefix, "greeting"),

@@ -8,30 +8,35 @@ explains the score and every setting.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.config import FeedSettings, ScoreWeights, Settings
+from digest.config import FeedSettings, ScoreWeights, SelectionSettings
 from digest.errors import ConfigError
 from digest.i18n import translate
+from digest.identity import IssueRef, parse_week, span_slug, week_slug
 from digest.models import Issue, Post, Section
 
 DEFAULT_WEIGHTS = ScoreWeights()
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
-def parse_week(week: str) -> tuple[int, int]:
-    """'2026-W48' → (2026, 48); anything else is a usage error naming the value."""
-    match = _WEEK.match(week.strip())
-    if match:
-        year, number = int(match.group(1)), int(match.group(2))
-        if 1 <= number <= date(year, 12, 28).isocalendar().week:
-            return year, number
-    raise ConfigError(f"--week {week!r} is not an ISO week", hint="write it as YYYY-Www, e.g. 2026-W48")
+@dataclass(frozen=True)
+class Editorial:
+    """What selection knows of the newsletter: its name, language, zone and address, its feeds and
+    the editor's rules. `pipeline.editorial` makes it from the settings."""
+
+    name: str
+    locale: str
+    zone: ZoneInfo
+    base_url: str
+    feeds: tuple[FeedSettings, ...]
+    rules: SelectionSettings
+
+    def in_locale(self, locale: str) -> Editorial:
+        return replace(self, locale=locale)
 
 
 def parse_day(value: str, flag: str) -> date:
@@ -51,7 +56,12 @@ class Window:
     last_day: date  # inclusive
     start: datetime  # UTC, inclusive
     end: datetime  # UTC, exclusive
-    week: str  # the ISO week of the last day: names the issue
+    week: str  # the ISO week of the last day
+    slug: str = ""  # names the issue: the week, or the span of days when it is not one ISO week
+
+    @property
+    def ref(self) -> IssueRef:
+        return IssueRef(self.slug or self.week)
 
 
 def day_window(first_day: date, last_day: date, zone: ZoneInfo) -> Window:
@@ -59,8 +69,12 @@ def day_window(first_day: date, last_day: date, zone: ZoneInfo) -> Window:
         raise ConfigError(f"--until {last_day} is before --since {first_day}")
     start = datetime.combine(first_day, time(0), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    year, number, _ = last_day.isocalendar()
-    return Window(first_day, last_day, start, end, f"{year}-W{number:02d}")
+    year, number, weekday = last_day.isocalendar()
+    week = week_slug(year, number)
+    whole_week = weekday == 7 and (last_day - first_day).days == 6
+    return Window(
+        first_day, last_day, start, end, week, week if whole_week else span_slug(first_day, last_day)
+    )
 
 
 def iso_week_window(week: str, zone: ZoneInfo) -> Window:
@@ -76,19 +90,22 @@ def week_window(week: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def choose_window(
-    settings: Settings, *, now: datetime, week: str | None, since: str | None, until: str | None
+    zone: ZoneInfo, *, now: datetime, week: str | None, since: str | None, until: str | None
 ) -> Window:
-    """The span an issue covers: --since/--until days, else --week, else the last complete week."""
+    """The span an issue covers: --since/--until days, else --week, else the last complete week.
+
+    Days are days in the newsletter's zone. A span of days that is exactly one ISO week is that
+    week's issue, not another one."""
     if week and (since or until):
         raise ConfigError(
             "--week cannot be combined with --since/--until", hint="give a week, or a span of days"
         )
     if since or until:
-        today = now.astimezone(settings.zone).date()
+        today = now.astimezone(zone).date()
         first = parse_day(since, "--since") if since else today - timedelta(days=7)
         last = parse_day(until, "--until") if until else today - timedelta(days=1)
-        return day_window(first, last, settings.zone)
-    return iso_week_window(week or last_complete_week(now, settings.zone), settings.zone)
+        return day_window(first, last, zone)
+    return iso_week_window(week or last_complete_week(now, zone), zone)
 
 
 def week_of(moment: datetime, zone: ZoneInfo) -> str:
@@ -109,7 +126,7 @@ class Choice:
 
 def choose_posts(
     candidates: Iterable[Post],
-    settings: Settings,
+    editorial: Editorial,
     *,
     window_end: datetime,
     pins: Sequence[str] = (),
@@ -121,29 +138,29 @@ def choose_posts(
     always give the same issue. Pins ignore the caps and the category filters: the editor
     has the last word.
     """
-    feeds = {feed.url: feed for feed in settings.feeds}
+    feeds = {feed.url: feed for feed in editorial.feeds}
     everything = sorted({post.id: post for post in candidates}.values(), key=lambda p: p.url)
     by_url = {post.url: post for post in everything}
     warnings: list[str] = []
     chosen: list[Post] = []
-    for url in dict.fromkeys([*pins, *settings.selection.pin]):
+    for url in dict.fromkeys([*pins, *editorial.rules.pin]):
         post = by_url.get(url)
         if post is None:
             warnings.append(f"pinned URL matches no post of the week: {url}")
         else:
             chosen.append(post)
     pinned = len(chosen)
-    dropped = set(drops) | set(settings.selection.drop)
+    dropped = set(drops) | set(editorial.rules.drop)
     for url in sorted(set(drops) - set(by_url)):
         warnings.append(f"dropped URL matches no post of the week: {url}")
-    weights = settings.selection.weights
+    weights = editorial.rules.weights
     ranked = sorted(
         (post for post in everything if _admitted(post, feeds.get(post.feed))),
         key=lambda p: (-score(p, feeds.get(p.feed), window_end, weights), p.url),
     )
     per_source = Counter(post.feed for post in chosen)
     per_author = Counter(post.author.casefold() for post in chosen if post.author)
-    limits = settings.selection
+    limits = editorial.rules
     for post in ranked:
         if len(chosen) >= limits.max_posts:
             break
@@ -190,13 +207,13 @@ def score(
     return weight * (1 + signals + recency + quality)
 
 
-def arrange(posts: Sequence[Post], settings: Settings, pinned: int = 0) -> tuple[Section, ...]:
+def arrange(posts: Sequence[Post], editorial: Editorial, pinned: int = 0) -> tuple[Section, ...]:
     """Sections by category in the configured order; pinned posts open the issue.
 
     A post goes to the first configured section whose category it has; the rest follow in
     a last section. With no sections configured, the issue is one unnamed section.
     """
-    names = settings.selection.sections
+    names = editorial.rules.sections
     if not names:
         return (Section("", tuple(posts)),)
     lead, rest = list(posts[:pinned]), posts[pinned:]
@@ -206,7 +223,7 @@ def arrange(posts: Sequence[Post], settings: Settings, pinned: int = 0) -> tuple
         own = {category.casefold() for category in post.categories}
         name = next((name for name in names if name.casefold() in own), None)
         (buckets[name] if name else others).append(post)
-    other_title = settings.selection.other_section or translate(settings.newsletter.locale, "more")
+    other_title = editorial.rules.other_section or translate(editorial.locale, "more")
     sections = [Section("", tuple(lead))] if lead else []
     sections += [Section(name, tuple(items)) for name, items in buckets.items() if items]
     if others:
@@ -216,42 +233,45 @@ def arrange(posts: Sequence[Post], settings: Settings, pinned: int = 0) -> tuple
 
 def build_issue(
     posts: Sequence[Post],
-    settings: Settings,
+    editorial: Editorial,
     window: Window | str,
     *,
     pinned: int = 0,
     intro: str = "",
     number: int | None = None,
-    path: str = "",
+    edition: str = "",
 ) -> Issue:
-    """The frozen issue: subject and preheader from the config patterns or the localised catalogue."""
+    """The frozen issue: subject and preheader from the config patterns or the localised catalogue.
+
+    `edition` is "" for the main edition, else the locale of this other edition."""
     if isinstance(window, str):
-        window = iso_week_window(window, settings.zone)
+        window = iso_week_window(window, editorial.zone)
     year, week_number = parse_week(window.week)
-    locale = settings.newsletter.locale
+    locale = editorial.locale
     values = {
-        "name": settings.newsletter.name,
+        "name": editorial.name,
         "week": window.week,
         "week_number": week_number,
         "year": year,
         "count": len(posts),
         "first": posts[0].title if posts else "",
     }
-    subject = settings.selection.subject or _pattern(locale, "subject")
-    preheader = settings.selection.preheader or _pattern(locale, "preheader")
+    subject = editorial.rules.subject or _pattern(locale, "subject")
+    preheader = editorial.rules.preheader or _pattern(locale, "preheader")
     return Issue(
-        newsletter=settings.newsletter.name,
+        newsletter=editorial.name,
         week=window.week,
         locale=locale,
         subject=subject.format(**values),
         preheader=preheader.format(**values),
-        sections=arrange(posts, settings, pinned),
+        sections=arrange(posts, editorial, pinned),
         intro=intro,
         number=number,
-        base_url=settings.newsletter.base_url,
+        base_url=editorial.base_url,
         first_day=window.first_day.isoformat(),
         last_day=window.last_day.isoformat(),
-        path=path,
+        slug=window.ref.slug,
+        edition=edition,
     )
 
 

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from digest.deliver import Prepared, message_id, render_message
-from digest.exports import Sign, Tally, recipients
+from digest.audience import Tally, recipients
+from digest.deliver import Prepared, Sign, message_id, render_message
 from digest.journal import DEFERRED, FAILED, SENDING, SENT, Journal, Key
 from digest.models import Subscriber
 from digest.smtp import RETRY, UNCERTAIN, Connection, SmtpTarget, Unreachable
@@ -108,7 +108,7 @@ class _Run:
     counts: Counter[str] = field(default_factory=Counter)  # sent, earlier, would_send: no lists
 
     def key(self, email: str) -> Key:
-        return Key(self.prepared.issue.week, self.prepared.list_id, email.lower())
+        return Key(self.prepared.issue.ref.journal_key, self.prepared.list_id, email.lower())
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
@@ -147,7 +147,7 @@ def send_issue(
         _Limiter(options.rate),
     )
     tally = Tally()
-    run.fresh = not journal.has_any(prepared.issue.week, prepared.list_id)
+    run.fresh = not journal.has_any(prepared.issue.ref.journal_key, prepared.list_id)
     workers = (
         []
         if options.dry_run

@@ -154,7 +154,7 @@ def sendgrid_request(prepared: Prepared, entries: list[JSON]) -> JSON:
         "subject": prepared.issue.subject,
         "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": markup}],
         "headers": common_headers(prepared),
-        "categories": ["digest", prepared.issue.week],
+        "categories": ["digest", prepared.issue.ref.slug],
         # digest's own signed link is the unsubscribe mechanism; SendGrid's would be a second one.
         "tracking_settings": {"subscription_tracking": {"enable": False}},
     }
@@ -194,7 +194,7 @@ def mailgun_request(prepared: Prepared, entries: list[JSON]) -> JSON:
         ),
         "h:List-Unsubscribe": "%recipient.list_unsubscribe%",
         **{f"h:{name}": value for name, value in common_headers(prepared).items()},
-        "o:tag": ["digest", prepared.issue.week],
+        "o:tag": ["digest", prepared.issue.ref.slug],
     }
     if prepared.reply_to:
         fields["h:Reply-To"] = prepared.reply_to
@@ -243,7 +243,7 @@ def ses_request(prepared: Prepared, entries: list[JSON]) -> JSON:
 # Postmark /email/batchWithTemplates, the template created once with POST /templates.
 # Triple braces: Mustachio then inserts the value as given, escaped by digest for HTML.
 def postmark_alias(prepared: Prepared) -> str:
-    return re.sub(r"[^a-z0-9_.-]", "-", f"digest-{prepared.list_id}-{prepared.issue.week}".lower())
+    return re.sub(r"[^a-z0-9_.-]", "-", f"digest-{prepared.list_id}-{prepared.issue.ref.slug}".lower())
 
 
 def postmark_template(prepared: Prepared, lists: tuple[int, ...]) -> dict[str, JSON]:
@@ -253,7 +253,7 @@ def postmark_template(prepared: Prepared, lists: tuple[int, ...]) -> dict[str, J
     text, markup = bodies(prepared, placeholder, _guard_braces)
     return {
         "postmark-template.json": {
-            "Name": f"{prepared.issue.newsletter} {prepared.issue.week}",
+            "Name": f"{prepared.issue.newsletter} {prepared.issue.ref.slug}",
             "Alias": postmark_alias(prepared),
             "TemplateType": "Standard",
             "Subject": _guard_braces(prepared.issue.subject, False),
@@ -273,7 +273,7 @@ def postmark_entry(prepared: Prepared, subscriber: Subscriber) -> JSON:
         "TemplateModel": values,
         "Headers": [{"Name": name, "Value": value} for name, value in headers.items()],
         "MessageStream": "broadcast",
-        "Tag": f"digest-{prepared.issue.week}",
+        "Tag": f"digest-{prepared.issue.ref.slug}",
     }
     if prepared.reply_to:
         message["ReplyTo"] = prepared.reply_to
@@ -310,7 +310,7 @@ def listmonk_campaign(prepared: Prepared, lists: tuple[int, ...]) -> dict[str, J
     text, markup = bodies(prepared, _listmonk_placeholder(prepared.issue.locale), _guard_go)
     return {
         "listmonk-campaign.json": {
-            "name": f"{prepared.issue.newsletter} {prepared.issue.week}",
+            "name": f"{prepared.issue.newsletter} {prepared.issue.ref.slug}",
             "subject": prepared.issue.subject,
             "lists": list(lists),
             "from_email": sender(prepared),
@@ -319,7 +319,7 @@ def listmonk_campaign(prepared: Prepared, lists: tuple[int, ...]) -> dict[str, J
             "body": markup,
             "altbody": text,
             "messenger": "email",
-            "tags": ["digest", prepared.issue.week],
+            "tags": ["digest", prepared.issue.ref.slug],
             "headers": [{"List-Id": list_id(prepared)}, {"Precedence": "bulk"}],
         }
     }

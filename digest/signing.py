@@ -7,13 +7,12 @@ RFC 8058 §4 care about, List-Unsubscribe and List-Unsubscribe-Post included.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import dkim
 import dkim.crypto
 
-from digest.config import Settings
+from digest.config import DeliverySettings
 from digest.errors import ConfigError, DeliveryError
 
 KEY_ENV = "DIGEST_DKIM_KEY"
@@ -58,11 +57,14 @@ class Signer:
         return bytes(signature) + message
 
 
-def load_signer(settings: Settings, default_domain: str) -> Signer | None:
-    delivery = settings.delivery
+def load_signer(
+    delivery: DeliverySettings, default_domain: str, *, key_text: str = "", source: str = "digest.toml"
+) -> Signer | None:
+    """The DKIM signer `[delivery]` asks for, or None. The key is `key_text` (from
+    $DIGEST_DKIM_KEY, read by the CLI), else the file `dkim_key`; `source` names the config."""
     if not delivery.dkim_selector:
         return None
-    key = os.environ.get(KEY_ENV, "").encode("utf-8")
+    key = key_text.encode("utf-8")
     where = f"${KEY_ENV}"
     if not key.strip() and delivery.dkim_key:
         where = str(delivery.dkim_key)
@@ -70,11 +72,11 @@ def load_signer(settings: Settings, default_domain: str) -> Signer | None:
             key = delivery.dkim_key.read_bytes()
         except OSError as exc:
             raise ConfigError(
-                f"{settings.path}: delivery.dkim_key: cannot read {delivery.dkim_key}: {exc.strerror}"
+                f"{source}: delivery.dkim_key: cannot read {delivery.dkim_key}: {exc.strerror}"
             ) from exc
     if not key.strip():
         raise ConfigError(
-            f"{settings.path}: delivery.dkim_selector is set but there is no DKIM key",
+            f"{source}: delivery.dkim_selector is set but there is no DKIM key",
             hint=f"set {KEY_ENV} to the PEM private key, or [delivery] dkim_key to its file",
         )
     key = key.replace(b"\r\n", b"\n")

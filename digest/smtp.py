@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import re
 import smtplib
 import socket
@@ -55,9 +54,15 @@ class SmtpTarget:
 
 
 def parse_smtp_url(
-    url: str, *, insecure: bool = False, ca_file: Path | None = None, timeout: float = 60.0
+    url: str,
+    *,
+    password: str = "",
+    insecure: bool = False,
+    ca_file: Path | None = None,
+    timeout: float = 60.0,
 ) -> SmtpTarget:
-    """`smtp[s]://[user@]host[:port]`; the password only ever comes from $DIGEST_SMTP_PASSWORD."""
+    """`smtp[s]://[user@]host[:port]`; the password only ever comes from $DIGEST_SMTP_PASSWORD,
+    which the CLI reads and passes as `password`."""
 
     def bad(problem: str, hint: str = "e.g. smtp://user@mail.example.org:587") -> ConfigError:
         return ConfigError(f"--smtp-url {_redact(url)}: {problem}", hint=hint)
@@ -76,7 +81,6 @@ def parse_smtp_url(
     except ValueError:
         raise bad("the port is not a number between 0 and 65535") from None
     user = unquote(parts.username or "")
-    password = os.environ.get(PASSWORD_ENV, "")
     if user and not password:
         raise ConfigError(
             f"--smtp-url names the user {user!r} but {PASSWORD_ENV} is not set",

@@ -15,70 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from digest.errors import StateError
+from digest.migrations import migrate
 from digest.models import Image, Post
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "0001_feeds_and_posts",
-        """
-        CREATE TABLE feeds (
-            url TEXT PRIMARY KEY,
-            title TEXT NOT NULL DEFAULT '',
-            etag TEXT,
-            last_modified TEXT,
-            checked_at TEXT
-        );
-        CREATE TABLE posts (
-            id TEXT PRIMARY KEY,
-            url TEXT NOT NULL UNIQUE,
-            feed TEXT NOT NULL,
-            published TEXT NOT NULL,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX posts_published ON posts (published);
-        """,
-    ),
-    (
-        "0002_feed_state",
-        """
-        CREATE TABLE feed_state (
-            url TEXT PRIMARY KEY,
-            moved_to TEXT,
-            moved_at TEXT,
-            gone_at TEXT
-        );
-        """,
-    ),
-    (
-        "0003_sends",
-        """
-        CREATE TABLE sends (
-            week TEXT NOT NULL,
-            list_id TEXT NOT NULL,
-            recipient TEXT NOT NULL,
-            message_id TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            reply TEXT NOT NULL DEFAULT '',
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (week, list_id, recipient)
-        );
-        """,
-    ),
-    (
-        "0004_unsubscribes",
-        """
-        CREATE TABLE unsubscribes (
-            list_id TEXT NOT NULL,
-            email TEXT NOT NULL,
-            requested_at TEXT NOT NULL,
-            via TEXT NOT NULL,
-            applied_at TEXT,
-            PRIMARY KEY (list_id, email)
-        );
-        """,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -117,24 +56,14 @@ class Store:
         return row[0] if row and row[0] else None
 
     def record_move(self, url: str, location: str, at: datetime) -> None:
-        with self.db:
-            self.db.execute(
-                """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)
-                   ON CONFLICT (url) DO UPDATE SET moved_to = excluded.moved_to, moved_at = excluded.moved_at""",
-                (url, location, _iso(at)),
-            )
+        self.save_gathered((), at, moves=[(url, location)])
 
     def gone_since(self, url: str) -> datetime | None:
         row = self.db.execute("SELECT gone_at FROM feed_state WHERE url = ?", (url,)).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def mark_gone(self, url: str, at: datetime) -> None:
-        with self.db:
-            self.db.execute(
-                """INSERT INTO feed_state (url, gone_at) VALUES (?, ?)
-                   ON CONFLICT (url) DO UPDATE SET gone_at = excluded.gone_at""",
-                (url, _iso(at)),
-            )
+        self.save_gathered((), at, gone=[url])
 
     def clear_gone(self, urls: Iterable[str]) -> list[str]:
         """Remove the gone mark of these feeds; return those that had one."""
@@ -144,21 +73,30 @@ class Store:
         return cleared
 
     def save_gathered(
-        self, feeds: Iterable[tuple[str, str, FeedCache, Iterable[Post]]], checked_at: datetime
+        self,
+        feeds: Iterable[tuple[str, str, FeedCache, Iterable[Post]]],
+        checked_at: datetime,
+        *,
+        updated: Iterable[Post] = (),
+        moves: Iterable[tuple[str, str]] = (),
+        gone: Iterable[str] = (),
     ) -> list[int]:
-        """Store several feeds' new posts (id or canonical URL not seen before) and caches, in one transaction.
+        """Write what gather decided for a batch of feeds, in one transaction.
 
+        `feeds`: (url, title, validators, new posts) of each feed read in full; a post is stored
+        unless its id or canonical URL already is. `updated`: stored posts to rewrite in place
+        (same id and feed). `moves`: (url, where it moved for good). `gone`: feeds that said 410.
         One commit, so one disk sync, for a batch of feeds: a big gather would otherwise spend
-        more time syncing than fetching. Returns how many posts of each feed were new.
+        more time syncing than fetching. Returns how many posts of each of `feeds` were new.
         """
         counts = []
         with self.db:
             for url, title, cache, posts in feeds:
+                before = self.db.total_changes
                 rows = [
                     (p.id, p.url, p.feed, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False))
                     for p in posts
                 ]
-                before = self.db.total_changes
                 self.db.executemany(
                     "INSERT OR IGNORE INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)",
                     rows,
@@ -170,7 +108,36 @@ class Store:
                        last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
                     (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
                 )
+            # OR IGNORE: an edited link may now be another post's; that edit is not kept.
+            edits = [
+                (p.url, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False), p.id, p.feed)
+                for p in updated
+            ]
+            self.db.executemany(
+                "UPDATE OR IGNORE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?", edits
+            )
+            self.db.executemany(
+                """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)
+                   ON CONFLICT (url) DO UPDATE SET moved_to = excluded.moved_to, moved_at = excluded.moved_at""",
+                [(url, location, _iso(checked_at)) for url, location in moves],
+            )
+            self.db.executemany(
+                """INSERT INTO feed_state (url, gone_at) VALUES (?, ?)
+                   ON CONFLICT (url) DO UPDATE SET gone_at = excluded.gone_at""",
+                [(url, _iso(checked_at)) for url in gone],
+            )
         return counts
+
+    def stored_posts(self, ids: Iterable[str]) -> dict[str, Post]:
+        """The stored posts among `ids`, by id: what gather compares a feed's entries with."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Post] = {}
+        for start in range(0, len(wanted), 500):  # well under SQLite's limit on parameters
+            chunk = wanted[start : start + 500]
+            query = f"SELECT id, data FROM posts WHERE id IN ({', '.join('?' * len(chunk))})"
+            for post_id, data in self.db.execute(query, chunk):
+                found[post_id] = post_from_dict(json.loads(data))
+        return found
 
     @contextmanager
     def light_sync(self) -> Iterator[None]:
@@ -217,17 +184,48 @@ class Store:
                 [(_iso(at), list_id, email.lower()) for email in emails],
             )
 
+    # Issues (0005): each issue's number, given once at its first build and kept for good.
+
+    def issue_number(self, slug: str, at: datetime, *, known: int | None = None, floor: int = 0) -> int:
+        """The number of issue `slug`: the one it was given, else `known` (read from its own
+        issue.json, when the store is newer than the issue), else one more than any so far and
+        than `floor` (the highest number found in the issues folder, so that a fresh store
+        continues the series)."""
+        with self.db:
+            row = self.db.execute("SELECT number FROM issues WHERE slug = ?", (slug,)).fetchone()
+            if row:
+                return int(row[0])
+            taken = (
+                known is not None
+                and self.db.execute("SELECT 1 FROM issues WHERE number = ?", (known,)).fetchone()
+            )
+            if known is None or taken:
+                (highest,) = self.db.execute("SELECT COALESCE(MAX(number), 0) FROM issues").fetchone()
+                known = max(int(highest), floor) + 1
+            self.db.execute(
+                "INSERT INTO issues (slug, number, numbered_at) VALUES (?, ?, ?)", (slug, known, _iso(at))
+            )
+            return known
+
+    def issue_numbers(self) -> dict[str, int]:
+        return {slug: number for slug, number in self.db.execute("SELECT slug, number FROM issues")}
+
 
 @contextmanager
 def open_store(state_dir: Path) -> Iterator[Store]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(state_dir / "digest.sqlite3")
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-        migrate(connection)
-        yield Store(connection)
-    finally:
-        connection.close()
+    """The store of `state_dir`, migrated to the current schema.
+
+    Every `sqlite3` error raised while the block runs (a corrupt or locked file, a full disk, a
+    read-only folder) becomes one `StateError` naming the file and what to do.
+    """
+    path = database(state_dir)
+    with state_errors(path):
+        connection = connect(state_dir)
+        try:
+            migrate(connection)
+            yield Store(connection)
+        finally:
+            connection.close()
 
 
 def database(state_dir: Path) -> Path:
@@ -235,19 +233,47 @@ def database(state_dir: Path) -> Path:
     return state_dir / "digest.sqlite3"
 
 
-def migrate(connection: sqlite3.Connection) -> None:
-    with connection:
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+def connect(state_dir: Path, **options: Any) -> sqlite3.Connection:
+    """A connection in WAL mode to the state file, creating the folder first."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the state folder {state_dir}: {exc.strerror or exc}",
+            hint="make it writable, or choose another with --state or DIGEST_STATE",
+        ) from exc
+    connection: sqlite3.Connection = sqlite3.connect(database(state_dir), **options)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.Error:
+        connection.close()
+        raise
+    return connection
+
+
+@contextmanager
+def state_errors(path: Path) -> Iterator[None]:
+    """Turn a `sqlite3` error into a `StateError` that names the file and the way out."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(f"state database {path}: {exc}", hint=_state_hint(str(exc), path)) from exc
+
+
+def _state_hint(problem: str, path: Path) -> str:
+    problem = problem.lower()
+    if "not a database" in problem or "malformed" in problem:
+        return (
+            f"the file is damaged: move it aside (e.g. to {path.name}.broken) and run `digest gather` again; "
+            "the send journal in it is lost, so check what was sent before sending again"
         )
-    done = {name for (name,) in connection.execute("SELECT name FROM migrations")}
-    for name, script in MIGRATIONS:
-        if name in done:
-            continue
-        with connection:
-            for statement in filter(str.strip, script.split(";")):
-                connection.execute(statement)
-            connection.execute("INSERT INTO migrations VALUES (?, ?)", (name, _iso(datetime.now(UTC))))
+    if "locked" in problem or "busy" in problem:
+        return "another digest command is using it: wait for it to finish, then run this one again"
+    if "readonly" in problem or "read-only" in problem or "unable to open" in problem:
+        return "the state folder must be writable: fix its permissions, or choose another with --state or DIGEST_STATE"
+    if "disk" in problem or "full" in problem:
+        return "free some disk space, then run the command again"
+    return "check the state folder (--state or DIGEST_STATE), then run the command again"
 
 
 def _iso(moment: datetime) -> str:

@@ -9,32 +9,22 @@ writes the rows it rejects, with their reasons, to `<name>.rejected.csv`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import shutil
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from email_validator import EmailNotValidError
 
+from digest.addresses import AddressChecker, SeenAddresses
 from digest.csvrecords import Record
 from digest.errors import SubscriberError
-from digest.subscribers import (
-    LOCALE_ATTRIBUTES,
-    AddressChecker,
-    Layout,
-    RowProblem,
-    SeenAddresses,
-    SubscriberFile,
-    Validator,
-    field_key,
-    open_subscribers,
-)
+from digest.files import Discard, atomic_file, backup_of
+from digest.subscriber_formats import LOCALE_ATTRIBUTES, Layout, field_key
+from digest.subscribers import RowProblem, SubscriberFile, Validator, open_subscribers
 
 OUR_COLUMNS = ("email", "name", "locale", "status", "tags")
 # The word each layout uses for "unsubscribed", so the list still reads as that layout.
@@ -42,50 +32,26 @@ _UNSUBSCRIBED = {"digest": "unsubscribed", "mailchimp": "unsubscribed", "listmon
 
 
 def replace_atomically(
-    path: Path, write: Callable[[BinaryIO], bool], *, backup: bool = True
+    path: Path, write: Callable[[IO[bytes]], bool], *, backup: bool = True
 ) -> tuple[bool, Path | None]:
-    """Write `path` through a temporary file, unless `write` returns False (nothing to change).
+    """Write `path` through `files.atomic_file`, unless `write` returns False (nothing to change).
 
     Returns whether the file was replaced, and the backup of the previous one, if any.
     """
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with _writable(temporary).open("wb") as handle:
-            commit = write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if not commit:
-            temporary.unlink()
-            return False, None
-        saved = None
-        if backup and path.exists():
-            saved = path.with_name(path.name + ".bak")
-            shutil.copy2(path, saved)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise SubscriberError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return True, saved
+    _writable(path)
+    had = backup and path.exists()
+    replaced = False
+    with atomic_file(path, backup=backup) as handle:
+        replaced = write(handle)
+        if not replaced:
+            raise Discard
+    return replaced, backup_of(path) if replaced and had else None
 
 
 def _writable(path: Path) -> Path:
     if not path.parent.is_dir():
         raise SubscriberError(f"{path.parent}: no such folder", hint="create it, or write the list elsewhere")
     return path
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable; not every platform can open a folder, and that is fine."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # --- Import ---------------------------------------------------------------------------------------
@@ -115,7 +81,7 @@ def import_lists(sources: Sequence[Path], *, fmt: str, out: Path, default_locale
     kept = _RejectedRows(out.with_name(out.stem + ".rejected.csv"))
     written = 0
 
-    def write(handle: BinaryIO) -> bool:
+    def write(handle: IO[bytes]) -> bool:
         nonlocal written
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
         writer = csv.writer(text, lineterminator="\n")
@@ -208,10 +174,10 @@ class _RejectedRows:
         self.path = path
         self.problems: list[SourceProblem] = []
         self.keep = False  # keep it even though the import fails
-        self._temporary = path.with_name(f".{path.name}.tmp")
+        self._file = atomic_file(_writable(path))
 
     def __enter__(self) -> _RejectedRows:
-        self._text = _writable(self._temporary).open("w", encoding="utf-8", newline="")
+        self._text = io.TextIOWrapper(self._file.__enter__(), encoding="utf-8", newline="")
         self._writer = csv.writer(self._text, lineterminator="\n")
         self._writer.writerow(["file", "line", "reason", "row"])
         return self
@@ -222,11 +188,12 @@ class _RejectedRows:
         self._writer.writerow([source.name, problem.line, problem.reason, text.rstrip("\r\n")])
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self._text.close()
+        self._text.flush()
+        self._text.detach()  # the binary file stays open for atomic_file to sync and rename
         if self.problems and (kind is None or self.keep):
-            os.replace(self._temporary, self.path)
+            self._file.__exit__(None, None, None)
             return
-        self._temporary.unlink(missing_ok=True)
+        self._file.__exit__(Discard, Discard(), None)
         if kind is None:
             self.path.unlink(missing_ok=True)
 
@@ -252,7 +219,7 @@ def apply_unsubscribes(path: Path, addresses: Collection[str]) -> Applied:
     changed: set[str] = set()
     already: set[str] = set()
 
-    def write(handle: BinaryIO) -> bool:
+    def write(handle: IO[bytes]) -> bool:
         with open_subscribers(path) as opened:
             editor = _StatusEditor(opened, addresses)
             handle.write(editor.header())
