@@ -1,7 +1,7 @@
 """`digest subscribers …` and `digest unsubscribe …`: two small Typer sub-apps the main app composes.
 
 Like the rest of the CLI: parse arguments, call one library function, report. Human messages
-go to stderr, `--json` to stdout; a `DigestError` becomes one message and its exit code here.
+go to stderr, `--json` to stdout; errors become messages in `common.Boundary`, like everywhere.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from digest import pipeline
+from digest.cli.common import ConfigOption, environment, err, out
 from digest.config import Settings
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError
+from digest.newsletter import find_config
 from digest.store import database, open_store
 from digest.subscriber_edits import SourceProblem, apply_unsubscribes, import_lists
 from digest.subscribers import RowProblem, Summary, summarise
-from digest.unsubscribe import UnsubscribeApp, list_id_of, secret_from_env, server
+from digest.tokens import signing_secret
+from digest.unsubscribe import UnsubscribeApp, list_id_of, server
 
 subscribers_app = typer.Typer(
     name="subscribers",
@@ -34,12 +35,6 @@ subscribers_app = typer.Typer(
 unsubscribe_app = typer.Typer(
     name="unsubscribe", help="The one-click unsubscribe web app (List-Unsubscribe).", no_args_is_help=True
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="digest.toml (default: found in . or above).")
-]
 
 
 class Source(StrEnum):
@@ -47,20 +42,14 @@ class Source(StrEnum):
     listmonk = "listmonk"
 
 
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Library errors become one clear message and an exit code, at this boundary only."""
-    try:
-        yield
-    except DigestError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(exc.exit_code) from None
-
-
 def _settings(config: Path | None, *, required: bool) -> Settings | None:
-    """`--config`, else digest.toml in . or above; None when there is none and none is needed."""
+    """`--config`, else digest.toml in . or above; None when there is none and none is needed.
+
+    The state folder is $DIGEST_STATE when set, read here at the edge (config reads no variable).
+    """
+    state = environment().state
     try:
-        return pipeline.find_config(config)
+        return find_config(config, state=state)
     except ConfigError:
         if config or required:
             raise
@@ -99,14 +88,13 @@ def check(
 
     Example: digest subscribers check subscribers.csv --json
     """
-    with _reported():
-        settings = _settings(config, required=csv_path is None)
-        path = _path(csv_path, settings)
-        locale = settings.newsletter.locale if settings else "en"
-        with _progress(f"Checking {path.name}") as tick:
-            summary = summarise(
-                path, default_locale=locale, unsubscribed=_recorded_unsubscribes(settings), on_row=tick
-            )
+    settings = _settings(config, required=csv_path is None)
+    path = _path(csv_path, settings)
+    locale = settings.newsletter.locale if settings else "en"
+    with _progress(f"Checking {path.name}") as tick:
+        summary = summarise(
+            path, default_locale=locale, unsubscribed=_recorded_unsubscribes(settings), on_row=tick
+        )
     _print_summary(path, summary, rows=not as_json)
     if as_json:
         out.print_json(data=_summary_json(path, summary))
@@ -207,11 +195,10 @@ def import_(
 
     Example: digest subscribers import subscribed.csv unsubscribed.csv cleaned.csv --from mailchimp
     """
-    with _reported():
-        settings = _settings(config, required=out_path is None)
-        target = _path(out_path, settings)
-        locale = settings.newsletter.locale if settings else "en"
-        imported = import_lists(files, fmt=source.value, out=target, default_locale=locale)
+    settings = _settings(config, required=out_path is None)
+    target = _path(out_path, settings)
+    locale = settings.newsletter.locale if settings else "en"
+    imported = import_lists(files, fmt=source.value, out=target, default_locale=locale)
     _print_problems(imported.rejected, imported.warnings)
     kept = f" (previous list kept as {imported.backup})" if imported.backup else ""
     err.print(f"Imported {imported.written} subscribers into {imported.out}{kept}.", markup=False)
@@ -232,17 +219,14 @@ def apply(config: ConfigOption = None) -> None:
 
     Example: digest subscribers apply-unsubscribes --config news/digest.toml
     """
-    with _reported():
-        settings = _settings(config, required=True)
-        assert settings is not None
-        list_id = list_id_of(settings)
-        recorded = _recorded_unsubscribes(settings)
-        applied = apply_unsubscribes(settings.delivery.subscribers, recorded) if recorded else None
-        if applied and (applied.changed or applied.already):
-            with open_store(settings.state) as store:
-                store.mark_unsubscribes_applied(
-                    list_id, (*applied.changed, *applied.already), datetime.now(UTC)
-                )
+    settings = _settings(config, required=True)
+    assert settings is not None
+    list_id = list_id_of(settings)
+    recorded = _recorded_unsubscribes(settings)
+    applied = apply_unsubscribes(settings.delivery.subscribers, recorded) if recorded else None
+    if applied and (applied.changed or applied.already):
+        with open_store(settings.state) as store:
+            store.mark_unsubscribes_applied(list_id, (*applied.changed, *applied.already), datetime.now(UTC))
     if applied is None:
         err.print(
             f"No unsubscribes recorded for {list_id}; {settings.delivery.subscribers} unchanged.",
@@ -272,17 +256,16 @@ def serve(
 
     Example: digest unsubscribe serve --port 8025 --config news/digest.toml
     """
-    with _reported():
-        settings = _settings(config, required=True)
-        assert settings is not None
-        app = UnsubscribeApp(settings, secret_from_env())
-        app.load()
-        try:
-            httpd = server(app, host, port)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror}", hint="choose another --port"
-            ) from exc
+    settings = _settings(config, required=True)
+    assert settings is not None
+    app = UnsubscribeApp(settings, signing_secret(environment().unsubscribe_secret))
+    app.load()
+    try:
+        httpd = server(app, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", hint="choose another --port"
+        ) from exc
     if not _is_loopback(host):
         err.print(
             "warning: this development server is not meant to face the internet; see docs/subscribers.md"

@@ -1,0 +1,141 @@
+"""How results are shown: tables and lines on stderr for people, JSON shapes on stdout for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from digest import pipeline
+from digest.check import Finding
+from digest.cli.common import err, session
+from digest.models import FeedReport
+from digest.sender import Outcome, SendReport
+from digest.subscribers import RowProblem
+
+
+def feed_json(report: FeedReport) -> dict[str, Any]:
+    return {"url": report.url, "status": report.status, "new_posts": report.new_posts, "error": report.error}
+
+
+def print_feeds(reports: Sequence[FeedReport]) -> None:
+    table = Table(title="Feeds", title_justify="left")
+    for column in ("feed", "status", "new posts", "time", "error"):
+        table.add_column(column, justify="right" if column in ("new posts", "time") else "left")
+    for report in reports:
+        # Text, not markup: a feed's URL or a server's message may hold "[brackets]".
+        table.add_row(
+            Text(report.url),
+            report.status,
+            str(report.new_posts),
+            f"{report.seconds:.2f}s",
+            Text(report.error or ""),
+        )
+    err.print(table)
+    for report in reports:
+        for warning in report.warnings:
+            err.print(f"warning: {report.url}: {warning}", markup=False)
+    failed = sum(report.status == "error" for report in reports)
+    new = sum(report.new_posts for report in reports)
+    err.print(f"{len(reports)} feeds, {failed} failed, {new} new posts", markup=False)
+
+
+def findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    return [asdict(finding) for finding in findings]
+
+
+def print_findings(findings: Sequence[Finding], *, only_failures: bool = False) -> None:
+    for finding in findings:
+        if only_failures and finding.ok and not finding.warning and not session.verbose:
+            continue
+        mark = "FAIL" if not finding.ok else ("warn" if finding.warning else "ok")
+        err.print(f"{mark:>4}  {finding.rule:<7} {finding.message}", markup=False)
+
+
+def print_rows(rejected: Sequence[RowProblem], warnings: Sequence[RowProblem]) -> None:
+    for problem in rejected:
+        err.print(f"rejected line {problem.line}: {problem.reason}", markup=False)
+    for problem in warnings:
+        err.print(f"warning line {problem.line}: {problem.reason}", markup=False)
+
+
+def print_send(report: SendReport) -> None:
+    for outcome in report.failed:
+        err.print(f"failed     {outcome.recipient}: {outcome.reply}", markup=False)
+    for outcome in report.deferred:
+        err.print(f"deferred   {outcome.recipient}: {outcome.reply} (the next run tries again)", markup=False)
+    for outcome in report.uncertain:
+        err.print(
+            f"uncertain  {outcome.recipient}: {outcome.reply} (not sent again; --resend-uncertain would)",
+            markup=False,
+        )
+    verb = f"Would send {report.would_send}" if report.dry_run else f"Sent {report.sent}"
+    err.print(
+        f"{verb} messages via {report.server}: {report.earlier} sent earlier, {len(report.failed)} failed, "
+        f"{len(report.deferred)} deferred, {len(report.uncertain)} uncertain, {report.skipped} not active, "
+        f"{len(report.rejected)} rejected",
+        markup=False,
+    )
+
+
+def send_json(report: SendReport) -> dict[str, Any]:
+    def outcomes(items: tuple[Outcome, ...]) -> list[dict[str, str]]:
+        return [{"recipient": o.recipient, "reply": o.reply} for o in items]
+
+    return {
+        "server": report.server,
+        "dry_run": report.dry_run,
+        "sent": report.sent,
+        "would_send": report.would_send,
+        "earlier": report.earlier,
+        "failed": outcomes(report.failed),
+        "deferred": outcomes(report.deferred),
+        "uncertain": outcomes(report.uncertain),
+        "skipped": report.skipped,
+        "rejected": [asdict(problem) for problem in report.rejected],
+    }
+
+
+@contextmanager
+def feed_progress(total: int) -> Iterator[Callable[[FeedReport], None] | None]:
+    """A progress bar on stderr while feeds are fetched; none when stderr is not a terminal."""
+    if not err.is_terminal or not total:
+        yield None
+        return
+    columns = (TextColumn("gathering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("gather", total=total)
+        yield lambda report: progress.advance(task)
+
+
+@contextmanager
+def send_progress() -> Iterator[Callable[[Outcome], None] | None]:
+    """Messages handled so far, on stderr when it is a terminal (the list is streamed: no total)."""
+    if not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("sending"),
+        BarColumn(),
+        TextColumn("{task.completed} messages"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("send", total=None)
+        yield lambda outcome: progress.advance(task)
+
+
+def exported_json(exported: pipeline.Exported) -> dict[str, object]:
+    return {
+        "out": str(exported.directory),
+        "written": exported.written,
+        "skipped": exported.skipped,
+        "files": [str(path) for path in exported.files],
+        "rejected": [{"line": p.line, "reason": p.reason} for p in exported.rejected],
+        "warnings": [{"line": p.line, "reason": p.reason} for p in exported.warnings],
+    }
