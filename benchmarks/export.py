@@ -42,13 +42,16 @@ from pathlib import Path
 from digest import exports, outbox, pipeline
 from digest.config import Settings, load_settings
 from digest.deliver import Prepared, Template, build_message, prepare
+from digest.environment import Environment
 from digest.issuefile import read_issue
 from digest.models import Issue, RenderedIssue, Subscriber
+from digest.newsletter import scaffold
 from digest.render import TEMPLATE_NAMES, inline_css, render_issue, template_context, template_environment
 from digest.subscribers import Row, read_subscribers
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 SECRET = "benchmark-secret"
+ENV = Environment(now=NOW, clock=lambda: NOW, unsubscribe_secret=SECRET)
 FIRST = ("Amélie", "Jérôme", "Hélène", "François", "Zoé", "Loïc", "Maëlle", "Noé", "Inès", "Gaël")
 LAST = ("Durand", "Lefèvre", "Marchand", "Njoya", "Weiß", "O'Connor", "Dubois", "Moreau")
 CITIES = ("Lyon", "Rennes", "Montréal", "Bordeaux", "Liège", "Genève")
@@ -56,9 +59,9 @@ CITIES = ("Lyon", "Rennes", "Montréal", "Bordeaux", "Liège", "Genève")
 
 def newsletter(root: Path) -> tuple[Settings, Path]:
     """A newsletter folder with the bundled samples, gathered and built: (settings, issue folder)."""
-    settings = load_settings(pipeline.scaffold(root / "news"))
-    pipeline.gather(settings, now=NOW)
-    built = pipeline.build(settings, now=NOW, week="2026-W47")
+    settings = load_settings(scaffold(root / "news"))
+    pipeline.gather(settings, ENV)
+    built = pipeline.build(settings, ENV, week="2026-W47")
     return settings, built.directory
 
 
@@ -81,7 +84,7 @@ def subscribers(path: Path, locale: str, limit: int) -> list[Subscriber]:
 
 def time_digest(settings: Settings, issue_dir: Path, csv: Path, out: Path) -> float:
     started = time.perf_counter()
-    exported = pipeline.export(issue_dir, settings, out=out, subscribers=csv, secret=SECRET)
+    exported = pipeline.export(issue_dir, settings, ENV, out=out, subscribers=csv)
     elapsed = time.perf_counter() - started
     assert exported.written == len(list(out.iterdir())), "every message written"
     return elapsed
@@ -138,9 +141,10 @@ def resident_peak(settings: Settings, issue_dir: Path, csv: Path, out: Path) -> 
     """Peak resident size, in bytes, of a fresh process that runs the export."""
     code = (
         "import resource, sys; from pathlib import Path; from digest import pipeline;"
-        "from digest.config import load_settings;"
-        "pipeline.export(Path(sys.argv[2]), load_settings(Path(sys.argv[1])), out=Path(sys.argv[4]),"
-        " subscribers=Path(sys.argv[3]), secret='x');"
+        "from digest.config import load_settings; from digest.environment import Environment;"
+        "pipeline.export(Path(sys.argv[2]), load_settings(Path(sys.argv[1])),"
+        " Environment.read({'DIGEST_UNSUBSCRIBE_SECRET': 'x'}), out=Path(sys.argv[4]),"
+        " subscribers=Path(sys.argv[3]));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # KiB on Linux
     )
     args = [sys.executable, "-c", code, str(settings.path), str(issue_dir), str(csv), str(out)]
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         csv = subscriber_list(root / "subscribers.csv", total)
         small = subscriber_list(root / "subscribers-2000.csv", 2_000)
         issue = read_issue(issue_dir)
-        base = prepare(render_issue(issue, settings.templates), issue, settings, SECRET)
+        base = prepare(render_issue(issue, settings.templates), issue, pipeline.sender(settings), SECRET)
         people = subscribers(csv, issue.locale, max(args.naive, args.email_message))
 
         fast = time_digest(settings, issue_dir, csv, root / "digest")
@@ -194,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                         pipeline.export,
                         issue_dir,
                         settings,
+                        ENV,
                         out=root / path.stem,
                         subscribers=path,
-                        secret=SECRET,
                     )
                 )
             )

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.export import SECRET, newsletter, subscriber_list, subscribers
+from digest import pipeline
 from digest.config import load_settings
 from digest.deliver import prepare, render_message
 from digest.issuefile import read_issue
@@ -162,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings(settings.path, state=root / "state")
             csv = subscriber_list(root / "subscribers.csv", args.messages)
             issue = read_issue(issue_dir)
-            prepared = prepare(render_issue(issue, settings.templates), issue, settings, SECRET)
+            prepared = prepare(
+                render_issue(issue, settings.templates), issue, pipeline.sender(settings), SECRET
+            )
             messages = [(s.email, render_message(prepared, s)) for s in subscribers(csv, "fr", args.messages)]
 
             def run(label: str, send: Callable[[], object], count_: int) -> float:

@@ -14,7 +14,8 @@ import pytest
 from digest.config import Settings, load_settings
 from digest.deliver import Prepared, prepare
 from digest.models import Image, Post, Subscriber
-from digest.pipeline import scaffold
+from digest.newsletter import scaffold
+from digest.pipeline import sender
 from digest.render import render_issue
 from tests.factories import issue_of
 
@@ -103,7 +104,7 @@ def settings(newsletter: Path) -> Settings:
 def prepared(settings: Settings, make_post: Callable[..., Post]) -> Prepared:
     """A two-post French issue rendered once and ready for per-subscriber messages."""
     issue = issue_of([make_post(title="Première"), make_post(title="Seconde")])
-    return prepare(render_issue(issue), issue, settings, SECRET)
+    return prepare(render_issue(issue), issue, sender(settings), SECRET)
 
 
 @pytest.fixture

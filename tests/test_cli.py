@@ -271,8 +271,14 @@ def test_issues_are_numbered_in_order_and_spans_get_their_own_folder(tmp_path: P
     assert numbers == {"2026-W45": 1, "2026-W46": 2, "2026-W47": 3}
     code, _, err = run("build", "--config", config, "--since", "2026-11-01", "--until", "2026-11-14")
     assert code == 0, err
-    span = json.loads((tmp_path / "news/issues/2026-11-01_2026-11-14/issue.json").read_text(encoding="utf-8"))
+    span = json.loads(
+        (tmp_path / "news/issues/2026-11-01--2026-11-14/issue.json").read_text(encoding="utf-8")
+    )
     assert (span["first_day"], span["last_day"], span["week"]) == ("2026-11-01", "2026-11-14", "2026-W46")
+    assert (span["slug"], span["number"]) == ("2026-11-01--2026-11-14", 4)
+    assert run("build", "--config", config, "--week", "2026-W46", "--force")[0] == 0  # a rebuild keeps it
+    rebuilt = json.loads((tmp_path / "news/issues/2026-W46/issue.json").read_text(encoding="utf-8"))
+    assert rebuilt["number"] == 2
 
 
 def test_quiet_and_verbose(tmp_path: Path) -> None:
@@ -281,7 +287,7 @@ def test_quiet_and_verbose(tmp_path: Path) -> None:
     code, _, err = run("-q", "gather", "--config", config)
     assert code == 0 and err == ""
     code, _, err = run("-q", "build", "--config", config, "--week", "2026-W10")
-    assert code == 3 and "error: no posts in 2026-W10" in err  # errors survive --quiet
+    assert code == 3 and "notice: no posts in 2026-W10" in err  # notices and errors survive --quiet
     run("build", "--config", config)
     code, _, err = run("-v", "render", str(tmp_path / "news/issues/2026-W47"), "--config", config)
     assert code == 0 and "ok  H1" in err
@@ -302,7 +308,8 @@ def test_editions_in_two_languages_and_segments(tmp_path: Path) -> None:
     issue = tmp_path / "news/issues/2026-W47"
     english = json.loads((issue / "en" / "issue.json").read_text(encoding="utf-8"))
     french = json.loads((issue / "issue.json").read_text(encoding="utf-8"))
-    assert (english["locale"], english["path"], french["path"]) == ("en", "2026-W47/en", "2026-W47")
+    assert (english["locale"], english["slug"], english["edition"]) == ("en", "2026-W47", "en")
+    assert (french["slug"], french["edition"]) == ("2026-W47", "")
     assert english["subject"] == "Le Digest des Médias — week 47, 2026"
     assert [p["url"] for s in english["sections"] for p in s["posts"]] == [
         p["url"] for s in french["sections"] for p in s["posts"]

@@ -26,10 +26,11 @@ from digest.deliver import (
 from digest.errors import ConfigError
 from digest.models import Issue, Post, Subscriber
 from digest.render import render_issue
-from tests.factories import issue_of
+from tests.factories import env_of, issue_of
 from tests.mailrules import assert_email_rules, parse
 
 SECRET = "test-secret"
+WITH_SECRET = env_of(unsubscribe_secret=SECRET)
 
 
 def _issue(posts: list[Post], subject: str = "Le Digest des Médias — semaine 47") -> Issue:
@@ -154,7 +155,7 @@ def test_mailto_unsubscribe_and_feedback_id_when_configured(
     )
     configured = replace(settings, delivery=delivery)
     issue = _issue([make_post()])
-    ready = prepare(render_issue(issue), issue, configured, SECRET)
+    ready = prepare(render_issue(issue), issue, pipeline.sender(configured), SECRET)
     message = assert_email_rules(render_message(ready, make_subscriber()), mailto=True)
     assert message["Feedback-ID"] == "2026-W47:digest:acme:digestfr"
     assert "<mailto:unsubscribe@digest.example.org?subject=unsubscribe%20" in str(message["List-Unsubscribe"])
@@ -181,7 +182,7 @@ def test_a_long_subject_and_name_fold_within_78_columns(
     settings: Settings, make_post: Callable[..., Post], make_subscriber: Callable[..., Subscriber]
 ) -> None:
     issue = _issue([make_post()], subject="Une très longue ligne d’objet " * 6)
-    ready = prepare(render_issue(issue), issue, settings, SECRET)
+    ready = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
     message = assert_email_rules(render_message(ready, make_subscriber(name="Jérôme " * 20)))
     assert message["Subject"] == ("Une très longue ligne d’objet " * 6).strip()
 
@@ -202,7 +203,7 @@ def test_custom_csv_columns_are_merge_fields(
         encoding="utf-8",
     )
     issue = _issue([make_post()])
-    ready = prepare(render_issue(issue, tmp_path), issue, settings, SECRET)
+    ready = prepare(render_issue(issue, tmp_path), issue, pipeline.sender(settings), SECRET)
     message = parse(render_message(ready, make_subscriber(fields={"city": "Montréal & co"})))
     assert ">Montréal &amp; co</p>" in list(message.iter_parts())[1].get_content()
 
@@ -211,11 +212,25 @@ def test_a_feed_cannot_smuggle_a_merge_token(
     settings: Settings, make_post: Callable[..., Post], make_subscriber: Callable[..., Subscriber]
 ) -> None:
     issue = _issue([make_post(title="%%abc:subscriber.email%% leak")])
-    ready = prepare(render_issue(issue), issue, settings, SECRET)
+    ready = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
     text = next(
         parse(render_message(ready, make_subscriber(email="secret@example.org"))).iter_parts()
     ).get_content()
     assert "%%abc:subscriber.email%% leak" in text
+
+
+def test_a_token_copied_from_last_weeks_issue_is_not_filled_in_this_weeks(
+    settings: Settings, make_post: Callable[..., Post], make_subscriber: Callable[..., Subscriber]
+) -> None:
+    # A feed author who received last week's issue knows its prefix, and puts a token in a title.
+    last_week = render_issue(_issue([make_post()]))
+    smuggled = f"%%{last_week.token_prefix}:subscriber.email%%"
+    issue = replace(_issue([make_post(title=f"{smuggled} leak")]), week="2026-W48")
+    ready = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
+    message = parse(render_message(ready, make_subscriber(email="secret@example.org")))
+    text, html = (part.get_content() for part in message.iter_parts())
+    assert f"{smuggled} leak" in text and f"{smuggled} leak" in html
+    assert "secret@example.org leak" not in text + html
 
 
 def test_unsubscribe_token_is_bound_to_the_secret_the_list_and_the_address() -> None:
@@ -245,7 +260,7 @@ def test_every_exported_eml_parses_and_meets_the_rules(
     rows = [f"reader{n}@example.org,Lecteur Numéro {n},fr,active,,Lyon" for n in range(40)]
     rows += ["gone@example.org,Gone,fr,unsubscribed,,", "bounce@example.org,B,fr,bounced,,"]
     exported = pipeline.export(
-        built_issue, settings, out=tmp_path / "out", subscribers=_subscribers(tmp_path, rows), secret=SECRET
+        built_issue, settings, WITH_SECRET, out=tmp_path / "out", subscribers=_subscribers(tmp_path, rows)
     )
     assert (exported.written, exported.skipped) == (40, 2)
     files = sorted((tmp_path / "out").iterdir())
@@ -264,10 +279,10 @@ def test_mbox_export_is_one_file_of_every_message(
     exported = pipeline.export(
         built_issue,
         settings,
+        WITH_SECRET,
         out=tmp_path / "out",
         fmt="mbox",
         subscribers=_subscribers(tmp_path, rows),
-        secret=SECRET,
     )
     [path] = exported.files
     box = mailbox.mbox(str(path))
@@ -301,9 +316,7 @@ def test_an_interrupted_export_leaves_no_partial_file(
     for fmt in ("mbox", "eml"):
         calls = 0
         with pytest.raises(Interrupted):
-            pipeline.export(
-                built_issue, settings, out=tmp_path / fmt, fmt=fmt, subscribers=csv, secret=SECRET
-            )
+            pipeline.export(built_issue, settings, WITH_SECRET, out=tmp_path / fmt, fmt=fmt, subscribers=csv)
         left = sorted(p.name for p in (tmp_path / fmt).iterdir())
         assert not [name for name in left if name.endswith((".tmp", ".mbox"))]
         assert len(left) == (4 if fmt == "eml" else 0)  # the messages made before the failure, whole
@@ -314,14 +327,14 @@ def test_export_without_the_secret_is_a_configuration_error(
 ) -> None:
     monkeypatch.delenv("DIGEST_UNSUBSCRIBE_SECRET", raising=False)
     with pytest.raises(ConfigError, match="DIGEST_UNSUBSCRIBE_SECRET is not set"):
-        pipeline.export(built_issue, settings, out=tmp_path / "out")
+        pipeline.export(built_issue, settings, env_of(), out=tmp_path / "out")
 
 
 def test_a_write_error_names_the_file(tmp_path: Path) -> None:
     from digest import outbox
-    from digest.errors import DeliveryError
+    from digest.errors import OutputError
 
-    with pytest.raises(DeliveryError, match=r"cannot write .*digest\.mbox: No space left"):
+    with pytest.raises(OutputError, match=r"cannot write .*digest\.mbox: no space left"):
         with outbox.atomic_file(tmp_path / "digest.mbox") as handle:
             handle.write(b"From x")
             raise OSError(28, "No space left on device")
@@ -339,7 +352,7 @@ def test_who_left_through_the_unsubscribe_link_gets_nothing_even_before_the_csv_
         store.record_unsubscribe("digest.example.org", "Reader1@example.org", datetime.now(UTC), "test")
     rows = [f"reader{n}@example.org,R {n},fr,active,,x" for n in range(3)]
     exported = pipeline.export(
-        built_issue, settings, out=tmp_path / "out", subscribers=_subscribers(tmp_path, rows), secret=SECRET
+        built_issue, settings, WITH_SECRET, out=tmp_path / "out", subscribers=_subscribers(tmp_path, rows)
     )
     assert (exported.written, exported.skipped) == (2, 1)
     assert not (tmp_path / "out" / "reader1@example.org.eml").exists()

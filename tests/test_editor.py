@@ -44,8 +44,8 @@ def test_from_an_empty_folder_init_gather_build_then_archive(
     feed = feedparser.parse((site / "feed.xml").read_bytes())
     assert feed.bozo == 0 and feed.version == "atom10"
     assert [entry.link for entry in feed.entries] == [
-        "https://digest.example.org/2026-W47/",
-        "https://digest.example.org/2026-W46/",
+        "https://digest.example.org/issues/2026-W47/",
+        "https://digest.example.org/issues/2026-W46/",
     ]
     index = (site / "index.html").read_text(encoding="utf-8")
     assert 'href="2026-W47/index.html"' in index and 'href="feed.xml"' in index
@@ -92,11 +92,12 @@ def test_preview_on_a_port_in_use_exits_2(tmp_path: Path) -> None:
 def test_preview_server_serves_views_and_reloads_on_edit(tmp_path: Path) -> None:
     import urllib.request
 
+    from digest.config import load_settings
     from digest.pipeline import preview_server
 
     run("demo", "--out", str(tmp_path / "demo"))
     issue = tmp_path / "demo/issues/2026-W47"
-    server = preview_server(issue, tmp_path / "demo/templates", host="127.0.0.1", port=0)
+    server = preview_server(issue, load_settings(tmp_path / "demo/digest.toml"), host="127.0.0.1", port=0)
     import threading
 
     thread = threading.Thread(target=server.serve_forever, daemon=True)

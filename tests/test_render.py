@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
@@ -14,17 +15,31 @@ from digest.models import Issue, Post, Section
 from digest.pipeline import anonymous, build, gather, rerender
 from digest.render import PostView, render_issue, template_context
 from tests.conftest import NOW
-from tests.factories import issue_of
+from tests.factories import env_of, issue_of
 
 
 @pytest.fixture
 def sample_issue(settings: Settings) -> Issue:
-    gather(settings, now=NOW)
-    return build(settings, now=NOW, week="2026-W47").issue
+    gather(settings, env_of(NOW))
+    return build(settings, env_of(NOW), week="2026-W47").issue
 
 
 def _issue(posts: list[Post], locale: str = "fr") -> Issue:
     return issue_of(posts, newsletter="Le Digest", locale=locale, subject="Le Digest — semaine 47")
+
+
+def _declarations_of_media_block(html: str, query: str) -> list[str]:
+    """The declarations inside `@media <query> { ... }` of the document's kept <style> element."""
+    style = re.search(r"<style>(.*?)</style>", re.sub(r"<!--.*?-->", "", html, flags=re.S), re.S)
+    assert style, "no <style> element outside conditional comments"
+    css = style.group(1)
+    start = css.index("{", css.index(f"@media {query}")) + 1
+    depth, end = 1, start
+    while depth:
+        depth += {"{": 1, "}": -1}.get(css[end], 0)
+        end += 1
+    rules = re.findall(r"\{([^{}]*)\}", css[start : end - 1])
+    return [d.strip() for rule in rules for d in rule.split(";") if d.strip()]
 
 
 def test_sample_issue_renders_to_the_golden_email(
@@ -45,7 +60,8 @@ def test_css_is_inlined_and_responsive_rules_stay_in_style(sample_issue: Issue) 
     assert 'style="' in html and "font-size: 16px" in html.replace("font-size:16px", "font-size: 16px")
     assert "@media screen and (max-width: 600px)" in html
     assert "prefers-color-scheme: dark" in html
-    assert "!important" in html  # kept for the media queries
+    mobile = _declarations_of_media_block(html, "screen and (max-width: 600px)")
+    assert mobile and all(d.endswith("!important") for d in mobile)  # else inline styles win
     assert html.count("<!--[if") == html.count("<![endif]")
 
 
@@ -121,14 +137,14 @@ def test_documented_template_variables_match_the_context() -> None:
 def test_rerender_of_an_edited_issue_json(settings: Settings, sample_issue: Issue) -> None:
     directory = settings.issues / "2026-W47"
     original = (directory / "email.html").read_bytes()
-    rerender(directory, settings.templates)
+    rerender(directory, settings)
     assert (directory / "email.html").read_bytes() == original  # same input, same bytes
     issue_json = directory / "issue.json"
     issue_json.write_text(
         issue_json.read_text(encoding="utf-8").replace('"intro": ""', '"intro": "Bonne lecture !"'),
         encoding="utf-8",
     )
-    rerender(directory, settings.templates)
+    rerender(directory, settings)
     assert read_issue(directory).intro == "Bonne lecture !"
     assert "Bonne lecture\u00a0!" in (directory / "email.html").read_text(encoding="utf-8")
     assert "Bonne lecture\u00a0!" in (directory / "email.txt").read_text(encoding="utf-8")
@@ -138,3 +154,27 @@ def test_empty_sections_are_not_rendered(make_post: Callable[..., Post]) -> None
     issue = replace(_issue([make_post()]), sections=(Section("Vide", ()), Section("Plein", (make_post(),))))
     html = render_issue(issue).html
     assert "Vide" not in html and "Plein" in html
+
+
+def test_mobile_overrides_keep_their_important_after_inlining(make_post: Callable[..., Post]) -> None:
+    # Inlined styles sit on the elements and beat any <style> rule unless the rule is !important.
+    html = render_issue(_issue([make_post()])).html
+    mobile = _declarations_of_media_block(html, "screen and (max-width: 600px)")
+    dark = _declarations_of_media_block(html, "(prefers-color-scheme: dark)")
+    assert "padding-left: 16px !important" in mobile and "color: #f0ede6 !important" in dark
+    assert [d for d in mobile + dark if not d.endswith("!important")] == []
+
+
+def test_merge_token_prefix_is_stable_for_an_issue_and_differs_between_issues(
+    make_post: Callable[..., Post],
+) -> None:
+    post = make_post()
+    this_week = render_issue(_issue([post]))
+    assert render_issue(_issue([post])).token_prefix == this_week.token_prefix
+    other_prefixes = {
+        render_issue(replace(_issue([post]), week="2026-W48")).token_prefix,
+        render_issue(_issue([post, make_post()])).token_prefix,
+        render_issue(_issue([replace(post, title="Autre titre")])).token_prefix,
+    }
+    assert this_week.token_prefix not in other_prefixes and len(other_prefixes) == 3
+    assert f"%%{this_week.token_prefix}:unsubscribe_url%%" in this_week.html

@@ -39,6 +39,16 @@ def test_safe_html_removes_links_that_are_not_http() -> None:
     assert "href" not in cleaned
 
 
+def test_safe_html_drops_images_from_summaries() -> None:
+    # A remote image in a summary is a tracking pixel in every reader's inbox; the post's own
+    # picture is chosen, sized and given its alt text apart (Post.image).
+    cleaned = safe_html(
+        '<p>Texte <img src="https://tracker.example/pixel.gif?u=1" width="1" height="1" alt="">'
+        '<a href="https://x.example/a"><img src="https://x.example/a.jpg" alt="photo"></a></p>'
+    )
+    assert cleaned == '<p>Texte <a href="https://x.example/a" rel="noopener"></a></p>'
+
+
 def test_plain_text_keeps_paragraphs() -> None:
     assert plain_text("<p>Un&nbsp;deux</p><p>trois <b>quatre</b></p>") == "Un deux\n\ntrois quatre"
 

@@ -14,15 +14,19 @@ from hypothesis import strategies as st
 from digest.config import FeedSettings, ScoreWeights, Settings
 from digest.errors import ConfigError
 from digest.models import Post
+from digest.pipeline import build, editorial
 from digest.selection import (
     build_issue,
     choose_posts,
     choose_window,
     last_complete_week,
     parse_week,
+    score,
     week_of,
     week_window,
 )
+from digest.store import FeedCache, open_store
+from tests.factories import env_of
 
 PARIS = ZoneInfo("Europe/Paris")
 END = datetime(2026, 11, 23, tzinfo=UTC)
@@ -81,7 +85,7 @@ def test_pins_come_first_in_pin_order_and_drops_are_left_out(
 ) -> None:
     posts = [make_post(feed=f"feeds/{n}.xml", shares=n * 10, author=f"A{n}") for n in range(6)]
     pins = [posts[0].url, posts[1].url]
-    chosen = choose_posts(posts, settings, window_end=END, pins=pins, drops=[posts[5].url])
+    chosen = choose_posts(posts, editorial(settings), window_end=END, pins=pins, drops=[posts[5].url])
     assert [post.url for post in chosen.posts[:2]] == pins
     assert posts[5] not in chosen.posts
     assert chosen.warnings == ()
@@ -90,14 +94,16 @@ def test_pins_come_first_in_pin_order_and_drops_are_left_out(
 def test_a_pin_matching_no_post_is_a_warning_naming_it(
     settings: Settings, make_post: Callable[..., Post]
 ) -> None:
-    chosen = choose_posts([make_post()], settings, window_end=END, pins=["https://nowhere.example/post"])
+    chosen = choose_posts(
+        [make_post()], editorial(settings), window_end=END, pins=["https://nowhere.example/post"]
+    )
     assert chosen.warnings == ("pinned URL matches no post of the week: https://nowhere.example/post",)
 
 
 def test_caps_per_source_and_in_total(settings: Settings, make_post: Callable[..., Post]) -> None:
     capped = replace(settings, selection=replace(settings.selection, max_posts=5, per_source_max=2))
     posts = [make_post(feed=f"feeds/{n % 3}.xml", author=f"Author {n}") for n in range(12)]
-    chosen = choose_posts(posts, capped, window_end=END).posts
+    chosen = choose_posts(posts, editorial(capped), window_end=END).posts
     assert len(chosen) == 5
     assert max(sum(1 for post in chosen if post.feed == feed) for feed in {p.feed for p in chosen}) <= 2
 
@@ -111,7 +117,7 @@ def test_signals_and_feed_weight_rank_posts(settings: Settings, make_post: Calla
     quiet = make_post(shares=0, comments=0)
     loud = make_post(shares=5000, comments=300)
     heavy = make_post(feed="feeds/heavy.xml")
-    chosen = choose_posts([quiet, loud, heavy], weighted, window_end=END).posts
+    chosen = choose_posts([quiet, loud, heavy], editorial(weighted), window_end=END).posts
     assert chosen == (heavy, loud, quiet)
 
 
@@ -119,7 +125,7 @@ def test_category_filter_per_feed(settings: Settings, make_post: Callable[..., P
     only_une = replace(settings, feeds=(FeedSettings(url="feeds/a.xml", categories=("La Une",)),))
     featured = make_post(feed="feeds/a.xml", categories=("la une", "Médias"))
     other = make_post(feed="feeds/a.xml", categories=("Médias",))
-    assert choose_posts([featured, other], only_une, window_end=END).posts == (featured,)
+    assert choose_posts([featured, other], editorial(only_une), window_end=END).posts == (featured,)
 
 
 def test_shuffled_input_gives_the_same_issue(settings: Settings, make_post: Callable[..., Post]) -> None:
@@ -132,23 +138,29 @@ def test_shuffled_input_gives_the_same_issue(settings: Settings, make_post: Call
         )
         for n in range(30)
     ]
-    expected = build_issue(choose_posts(posts, settings, window_end=END).posts, settings, "2026-W47")
+    expected = build_issue(
+        choose_posts(posts, editorial(settings), window_end=END).posts, editorial(settings), "2026-W47"
+    )
     for seed in range(10):
         shuffled = posts[:]
         random.Random(seed).shuffle(shuffled)
         assert (
-            build_issue(choose_posts(shuffled, settings, window_end=END).posts, settings, "2026-W47")
+            build_issue(
+                choose_posts(shuffled, editorial(settings), window_end=END).posts,
+                editorial(settings),
+                "2026-W47",
+            )
             == expected
         )
 
 
 def test_subject_and_preheader_are_localised(settings: Settings, make_post: Callable[..., Post]) -> None:
     post = make_post(title="Un titre")
-    french = build_issue([post], settings, "2026-W47")
+    french = build_issue([post], editorial(settings), "2026-W47")
     assert french.subject == "Le Digest des Médias — semaine 47 de 2026"
     assert "«\u00a0Un titre\u00a0»" in french.preheader  # French typography: no-break spaces
     english = build_issue(
-        [post], replace(settings, newsletter=replace(settings.newsletter, locale="en")), "2026-W47"
+        [post], editorial(replace(settings, newsletter=replace(settings.newsletter, locale="en"))), "2026-W47"
     )
     assert english.subject == "Le Digest des Médias — week 47, 2026"
 
@@ -157,7 +169,7 @@ def test_per_author_cap(settings: Settings, make_post: Callable[..., Post]) -> N
     posts = [
         make_post(feed=f"feeds/{n}.xml", author="Webentertainer" if n < 4 else f"Other {n}") for n in range(8)
     ]
-    chosen = choose_posts(posts, settings, window_end=END).posts
+    chosen = choose_posts(posts, editorial(settings), window_end=END).posts
     assert sum(1 for post in chosen if post.author == "Webentertainer") == settings.selection.per_author_max
 
 
@@ -167,8 +179,8 @@ def test_score_weights_come_from_config(settings: Settings, make_post: Callable[
     )
     shared = make_post(shares=10_000, image=None, author="A")
     pictured = make_post(shares=0, author="B")
-    assert choose_posts([shared, pictured], settings, window_end=END).posts[0] == shared
-    assert choose_posts([shared, pictured], no_signals, window_end=END).posts[0] == pictured
+    assert choose_posts([shared, pictured], editorial(settings), window_end=END).posts[0] == shared
+    assert choose_posts([shared, pictured], editorial(no_signals), window_end=END).posts[0] == pictured
 
 
 def test_sections_follow_the_configured_order(settings: Settings, make_post: Callable[..., Post]) -> None:
@@ -177,7 +189,7 @@ def test_sections_follow_the_configured_order(settings: Settings, make_post: Cal
     web = make_post(categories=("web",), author="W")
     medias = make_post(categories=("Médias", "Web"), author="M")
     other = make_post(categories=("Cuisine",), author="O")
-    issue = build_issue([pinned, medias, other, web], sectioned, "2026-W47", pinned=1)
+    issue = build_issue([pinned, medias, other, web], editorial(sectioned), "2026-W47", pinned=1)
     assert [(section.title, section.posts) for section in issue.sections] == [
         ("", (pinned,)),
         ("Web", (medias, web)),
@@ -194,21 +206,21 @@ def test_subject_and_preheader_patterns_from_config(
             settings.selection, subject="{name} n°{week_number}", preheader="{count} billets dont {first}"
         ),
     )
-    issue = build_issue([make_post(title="Un")], patterned, "2026-W47")
+    issue = build_issue([make_post(title="Un")], editorial(patterned), "2026-W47")
     assert (issue.subject, issue.preheader) == ("Le Digest des Médias n°47", "1 billets dont Un")
 
 
 def test_since_until_span_in_the_newsletter_zone(settings: Settings) -> None:
-    window = choose_window(settings, now=END, week=None, since="2026-11-01", until="2026-11-14")
+    window = choose_window(settings.zone, now=END, week=None, since="2026-11-01", until="2026-11-14")
     assert window.start == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
     assert window.end == datetime(2026, 11, 14, 23, 0, tzinfo=UTC)
     assert window.week == "2026-W46"
     with pytest.raises(ConfigError, match="before"):
-        choose_window(settings, now=END, week=None, since="2026-11-14", until="2026-11-01")
+        choose_window(settings.zone, now=END, week=None, since="2026-11-14", until="2026-11-01")
     with pytest.raises(ConfigError, match="cannot be combined"):
-        choose_window(settings, now=END, week="2026-W47", since="2026-11-01", until=None)
+        choose_window(settings.zone, now=END, week="2026-W47", since="2026-11-01", until=None)
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
-        choose_window(settings, now=END, week=None, since="1er novembre", until=None)
+        choose_window(settings.zone, now=END, week=None, since="1er novembre", until=None)
 
 
 def test_a_feed_of_weight_zero_appears_only_when_pinned(
@@ -216,5 +228,42 @@ def test_a_feed_of_weight_zero_appears_only_when_pinned(
 ) -> None:
     muted = replace(settings, feeds=(FeedSettings(url="feeds/muted.xml", weight=0.0),))
     post = make_post(feed="feeds/muted.xml")
-    assert choose_posts([post], muted, window_end=END).posts == ()
-    assert choose_posts([post], muted, window_end=END, pins=[post.url]).posts == (post,)
+    assert choose_posts([post], editorial(muted), window_end=END).posts == ()
+    assert choose_posts([post], editorial(muted), window_end=END, pins=[post.url]).posts == (post,)
+
+
+def test_build_since_until_takes_whole_days_in_the_newsletter_zone(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    def posted(paris_time: datetime) -> Post:
+        return make_post(feed=f"feeds/{paris_time:%d%H%M}.xml", published=paris_time.astimezone(UTC))
+
+    # Paris is UTC+1 in November: each post falls on the other side of midnight in UTC.
+    first_minutes = posted(datetime(2026, 11, 1, 0, 30, tzinfo=PARIS))  # Oct 31, 23:30 UTC
+    last_minutes = posted(datetime(2026, 11, 14, 23, 30, tzinfo=PARIS))  # Nov 14, 22:30 UTC
+    day_before = posted(datetime(2026, 10, 31, 23, 30, tzinfo=PARIS))  # Oct 31, 22:30 UTC
+    day_after = posted(datetime(2026, 11, 15, 0, 30, tzinfo=PARIS))  # Nov 14, 23:30 UTC
+    with open_store(settings.state) as store:
+        posts = [first_minutes, last_minutes, day_before, day_after]
+        store.save_gathered([("feeds/all.xml", "All", FeedCache(), posts)], END)
+    built = build(settings, env_of(END), since="2026-11-01", until="2026-11-14")
+    assert {post.url for post in built.issue.posts} == {first_minutes.url, last_minutes.url}
+
+
+def test_until_defaults_to_yesterday_in_the_newsletter_zone(settings: Settings) -> None:
+    just_after_midnight = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # Monday 23 Nov, 00:30 in Paris
+    window = choose_window(settings.zone, now=just_after_midnight, week=None, since="2026-11-16", until=None)
+    assert (window.first_day, window.last_day) == (date(2026, 11, 16), date(2026, 11, 22))
+    assert window.end == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+
+
+def test_a_newer_post_outranks_an_older_one_all_else_equal(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    alike = {"summary_text": "Same summary.", "shares": 3, "comments": 1, "author": ""}
+    # The older post has the smaller URL, so a tie would put it first: only recency can reorder them.
+    older = make_post(url="https://a.example/older", published=END - timedelta(days=5), **alike)
+    newer = make_post(url="https://b.example/newer", published=END - timedelta(days=1), **alike)
+    feed = FeedSettings(url=older.feed)
+    assert score(newer, feed, END) > score(older, feed, END)
+    assert choose_posts([older, newer], editorial(settings), window_end=END).posts == (newer, older)

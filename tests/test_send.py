@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -77,8 +78,9 @@ def test_starttls_and_auth_deliver_each_message_once(
     cert, key = self_signed(tmp_path)
     mailbox = Mailbox()
     with smtp_server(mailbox, starttls=server_context(cert, key), auth=("news", "pa55")) as server:
-        monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "pa55")
-        target = parse_smtp_url(f"smtp://news@127.0.0.1:{server.port}", ca_file=cert, timeout=5)
+        target = parse_smtp_url(
+            f"smtp://news@127.0.0.1:{server.port}", password="pa55", ca_file=cert, timeout=5
+        )
         emails = people(20)
         report = send(prepared, emails, target, journal)
         assert (report.sent, report.complete) == (20, True)
@@ -153,6 +155,32 @@ def test_a_server_that_keeps_saying_later_defers_and_the_next_run_delivers(
     assert mailbox.counts == dict.fromkeys(emails, 1)
 
 
+class _LaterThenYes(Mailbox):
+    """Says 451 at RCPT to the first `refusals` attempts, and notes when each attempt came."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.attempts: list[float] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.attempts.append(time.monotonic())
+        if len(self.attempts) <= self.refusals:
+            return "451 4.7.1 greylisted, try again later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+def test_a_4xx_is_retried_only_after_each_back_off_delay(prepared: Prepared, journal: Journal) -> None:
+    mailbox = _LaterThenYes(refusals=2)
+    with smtp_server(mailbox) as server:
+        report = send(
+            prepared, people(1), plain(server.port), journal, concurrency=1, retry_delays=(0.3, 0.6, 0.05)
+        )
+    assert (report.sent, report.deferred) == (1, ())
+    first, second, third = mailbox.attempts
+    assert second - first >= 0.3 and third - second >= 0.6
+
+
 def test_no_reply_after_the_end_of_data_is_uncertain_and_never_resent_unasked(
     prepared: Prepared, journal: Journal
 ) -> None:
@@ -189,8 +217,7 @@ def test_failed_auth_names_the_server_and_the_user(
 ) -> None:
     cert, key = self_signed(tmp_path)
     with smtp_server(Mailbox(), starttls=server_context(cert, key), auth=("news", "right")) as server:
-        monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrong")
-        target = parse_smtp_url(f"smtp://news@127.0.0.1:{server.port}", ca_file=cert)
+        target = parse_smtp_url(f"smtp://news@127.0.0.1:{server.port}", password="wrong", ca_file=cert)
         with pytest.raises(DeliveryError, match=r"refused AUTH for user 'news': 535") as caught:
             send(prepared, people(2), target, journal)
     assert "wrong" not in str(caught.value)
@@ -238,9 +265,8 @@ def test_a_wrong_smtp_url_is_a_configuration_error(url: str, problem: str) -> No
 
 
 def test_a_user_without_a_password_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DIGEST_SMTP_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="DIGEST_SMTP_PASSWORD is not set"):
-        parse_smtp_url("smtp://news@mail.example.org")
+        parse_smtp_url("smtp://news@mail.example.org", password="")
 
 
 def test_one_send_at_a_time_per_state_folder(tmp_path: Path) -> None:
@@ -279,9 +305,8 @@ def test_dkim_signs_the_headers_receivers_check(
     settings: Settings, prepared: Prepared, journal: Journal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     private, public = rsa_key()
-    monkeypatch.setenv("DIGEST_DKIM_KEY", private.decode())
     signer = load_signer(
-        replace(settings, delivery=replace(settings.delivery, dkim_selector="news")), prepared.domain
+        replace(settings.delivery, dkim_selector="news"), prepared.domain, key_text=private.decode()
     )
     assert isinstance(signer, Signer) and "PRIVATE" not in repr(signer)
     signed = signer.sign(render_message(prepared, Subscriber(email="zoe@example.org", name="Zoé")))
@@ -302,15 +327,12 @@ def test_dkim_signs_the_headers_receivers_check(
 def test_a_dkim_selector_without_a_key_is_a_configuration_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DIGEST_DKIM_KEY", raising=False)
-    configured = replace(settings, delivery=replace(settings.delivery, dkim_selector="news"))
+    configured = replace(settings.delivery, dkim_selector="news")
     with pytest.raises(ConfigError, match="no DKIM key"):
         load_signer(configured, "digest.example.org")
-    monkeypatch.setenv(
-        "DIGEST_DKIM_KEY", "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n"
-    )
+    broken = "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n"
     with pytest.raises(ConfigError, match=r"the DKIM key in \$DIGEST_DKIM_KEY is not a PEM RSA private key"):
-        load_signer(configured, "digest.example.org")
+        load_signer(configured, "digest.example.org", key_text=broken)
 
 
 # The command line, and a crash in the middle ----------------------------------------------------

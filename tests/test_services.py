@@ -21,7 +21,7 @@ from digest.deliver import merge_values, prepare
 from digest.models import Issue, Post, Subscriber
 from digest.render import render_issue
 from digest.services import SERVICES, variables
-from tests.factories import issue_of
+from tests.factories import env_of, issue_of
 
 SECRET = "test-secret"
 SMUGGLED = "{{ .Subscriber.Email }} {{email}} {{{email}}} %recipient.email%"
@@ -51,10 +51,10 @@ def export(tmp_path: Path, settings: Settings, issue_dir: Path, fmt: str, count:
     return pipeline.export(
         issue_dir,
         settings,
+        env_of(unsubscribe_secret=SECRET),
         out=tmp_path / fmt,
         fmt=fmt,
         subscribers=subscribers_csv(tmp_path, count),
-        secret=SECRET,
     )
 
 
@@ -202,7 +202,7 @@ def test_the_service_renders_what_digest_would_have_sent(
 ) -> None:
     """Substituting each recipient's values gives digest's own text and HTML, literals unexpanded."""
     issue = _issue([make_post(title="Première"), make_post(title=SMUGGLED)])
-    prepared = prepare(render_issue(issue), issue, settings, SECRET)
+    prepared = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
     service = SERVICES[fmt]
     reader = Subscriber(email="zoe@example.org", name="Zoé <b>&</b>", locale="fr", fields={"city": "Lyon"})
     entry = service.entry(prepared, reader)
@@ -237,7 +237,7 @@ def test_the_service_renders_what_digest_would_have_sent(
 
 def test_values_for_html_are_escaped_by_digest(settings: Settings, make_post: Callable[..., Post]) -> None:
     issue = _issue([make_post()])
-    prepared = prepare(render_issue(issue), issue, settings, SECRET)
+    prepared = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
     values = variables(prepared, Subscriber(email="a@example.org", name="<script>", locale="fr"))
     assert values["greeting"] == "Bonjour <script>," and values["greeting_html"] == "Bonjour &lt;script&gt;,"
 

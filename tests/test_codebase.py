@@ -1,0 +1,77 @@
+"""The code stays small enough to hold in a head: enforced here and by ruff's size rules.
+
+ruff (pyproject.toml) limits complexity, branches, statements and arguments; it has no rule for
+the length of a module or of a function, which this test adds: no module of the package over
+400 lines, no function over 60.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "digest"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE)): n
+        for path in modules()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_function_is_over_60_lines() -> None:
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if (size := node.end_lineno - first + 1) > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(PACKAGE)}:{node.name}"] = size
+    assert long == {}
+
+
+def test_no_stage_imports_another_stage() -> None:
+    """Stages meet only in pipeline.py: gather, select, render and deliver never import each other."""
+    stages = {
+        "gather": {"gather", "gather_decide", "fetch", "parse", "jsonfeed", "sanitize"},
+        "select": {"selection"},
+        "render": {"render", "check", "caniemail", "preview"},
+        "deliver": {
+            "deliver",
+            "exports",
+            "services",
+            "sender",
+            "smtp",
+            "journal",
+            "signing",
+            "outbox",
+            "mime",
+        },
+        "archive": {"archive"},
+    }
+    owner = {module: stage for stage, names in stages.items() for module in names}
+    crossings = []
+    for path in modules():
+        stage = owner.get(path.stem)
+        if stage is None or path.parent != PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digest."):
+                imported = node.module.removeprefix("digest.")
+                other = owner.get(imported)
+                if other is not None and other != stage and (stage, imported) not in ALLOWED:
+                    crossings.append(f"{path.name} imports digest.{imported}")
+    assert crossings == []
+
+
+# Render's sanitiser re-check of a summary edited in issue.json is the one shared helper.
+ALLOWED = {("render", "sanitize")}
