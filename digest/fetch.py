@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
@@ -21,7 +20,8 @@ import httpx
 
 from digest import __version__
 from digest.errors import FeedError
-from digest.store import FeedCache
+from digest.gather_decide import Fetched
+from digest.storage import FeedCache
 
 USER_AGENT = f"digest/{__version__} (newsletter digest; +https://github.com/digest-newsletter/digest)"
 ACCEPT = (
@@ -35,17 +35,6 @@ DEADLINE = 30.0  # seconds for one feed's fetch, redirects and retries included
 RETRIES = 2  # more attempts after a timeout, a dropped connection, a 5xx or a 429
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """An answer to act on: a feed's bytes (2xx), Not Modified (304) or Gone (410)."""
-
-    status: int
-    body: bytes = b""  # empty unless 2xx
-    headers: Mapping[str, str] = field(default_factory=dict)  # what parsing needs: type, language, location
-    cache: FeedCache = field(default_factory=FeedCache)  # the validators this answer came with
-    moved_to: str | None = None  # where every redirect followed was permanent (301/308)
 
 
 class Fetcher(Protocol):

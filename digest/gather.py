@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 
 from digest.config import FeedSettings
 from digest.errors import FeedError
-from digest.fetch import PER_HOST, Fetched, Fetcher, HttpFetcher, reason_of
-from digest.gather_decide import Intents, StoredFeed, decide, location
+from digest.fetch import PER_HOST, Fetcher, HttpFetcher, reason_of
+from digest.gather_decide import Fetched, Intents, StoredFeed, decide, location
 from digest.models import FeedReport
 from digest.parse import ParsedFeed, parse_or_reason
-from digest.store import Store
+from digest.storage import FeedStore
 
 CONCURRENCY = 32  # feeds fetched at once, over all hosts (and PER_HOST from any one host)
 BATCH_PAUSE = 0.05  # seconds; at most this much later in the store, never lost
@@ -52,7 +52,7 @@ class Parser(Protocol):
 
 def gather_feeds(
     feeds: Sequence[FeedSettings],
-    store: Store,
+    store: FeedStore,
     *,
     now: datetime,
     on_done: ProgressCallback | None = None,
@@ -80,7 +80,7 @@ class _Outcome:
 
 async def _gather(
     feeds: Sequence[FeedSettings],
-    store: Store,
+    store: FeedStore,
     now: datetime,
     on_done: ProgressCallback | None,
     fetcher: Fetcher | None,
@@ -117,7 +117,7 @@ async def _gather(
 class _Run:
     """One gather run: the fetcher, parser and limits; reads, fetches and parses one feed at a time."""
 
-    def __init__(self, fetcher: Fetcher, parser: Parser, store: Store, now: datetime) -> None:
+    def __init__(self, fetcher: Fetcher, parser: Parser, store: FeedStore, now: datetime) -> None:
         self.fetcher, self.parser, self.store, self.now = fetcher, parser, store, now
         self.slots = asyncio.Semaphore(CONCURRENCY)
         self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
@@ -148,11 +148,11 @@ class _Run:
         return _Outcome(index, stored, fetched, parsed, seconds=time.perf_counter() - started)
 
 
-def _stored(store: Store, url: str) -> StoredFeed:
+def _stored(store: FeedStore, url: str) -> StoredFeed:
     return StoredFeed(url, store.feed_cache(url), store.moved_to(url), store.gone_since(url))
 
 
-def _decide_and_write(store: Store, batch: Sequence[_Outcome], now: datetime) -> list[FeedReport]:
+def _decide_and_write(store: FeedStore, batch: Sequence[_Outcome], now: datetime) -> list[FeedReport]:
     """Decide each feed of a batch, then write all their intents at once; one report each."""
     ids = [post.id for o in batch if isinstance(o.parsed, ParsedFeed) for post in o.parsed.posts]
     known = store.stored_posts(ids) if ids else {}
@@ -164,7 +164,7 @@ def _decide_and_write(store: Store, batch: Sequence[_Outcome], now: datetime) ->
     ]
 
 
-def write(store: Store, batch: Sequence[Intents], now: datetime) -> list[int]:
+def write(store: FeedStore, batch: Sequence[Intents], now: datetime) -> list[int]:
     """Apply a batch of feeds' intents in one transaction, dated `now`; how many posts of each
     feed were stored as new (fewer than intended when another feed stored one under its URL)."""
     counts = iter(

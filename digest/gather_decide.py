@@ -15,12 +15,22 @@ from datetime import datetime
 
 from digest.config import FeedSettings
 from digest.errors import FeedError
-from digest.fetch import Fetched
 from digest.models import FeedReport, Post
 from digest.parse import ParsedFeed
-from digest.store import FeedCache
+from digest.storage import FeedCache
 
 GONE_HINT = "the server said 410 Gone, so it is skipped; `digest gather --retry-gone` fetches it again"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An answer to act on: a feed's bytes (2xx), Not Modified (304) or Gone (410)."""
+
+    status: int
+    body: bytes = b""  # empty unless 2xx
+    headers: Mapping[str, str] = field(default_factory=dict)  # what parsing needs: type, language, location
+    cache: FeedCache = field(default_factory=FeedCache)  # the validators this answer came with
+    moved_to: str | None = None  # where every redirect followed was permanent (301/308)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from digest.errors import ConfigError, InputError, IssueFileError
 from digest.identity import is_slug
 from digest.models import Image, Issue, Post, Section
-from digest.store import post_to_dict
+from digest.serial import post_to_dict
 
 SCHEMA = 2  # 2: `slug` and `edition` name the issue (1 had `path`); 1 is still read
 ISSUE_FILE = "issue.json"

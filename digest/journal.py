@@ -29,23 +29,13 @@ from pathlib import Path
 
 from digest.environment import Clock, system_clock
 from digest.errors import DeliveryError
+from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalEntry, JournalKey
+
+__all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "Key"]
 from digest.store import connect, database, open_store, state_errors
 
-SENDING, SENT, FAILED, DEFERRED = "sending", "sent", "failed", "deferred"
-
-
-@dataclass(frozen=True)
-class Key:
-    issue: str  # IssueRef.journal_key
-    list_id: str
-    recipient: str  # the address, lower-cased
-
-
-@dataclass(frozen=True)
-class Entry:
-    state: str
-    reply: str
-    attempts: int
+Key = JournalKey
+Entry = JournalEntry
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, message_id, render_message
-from digest.journal import DEFERRED, FAILED, SENDING, SENT, Journal, Key
 from digest.models import Subscriber
 from digest.smtp import RETRY, UNCERTAIN, Connection, SmtpTarget, Unreachable
 from digest.smtp import SENT as DELIVERED
+from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalKey, SendJournal
 from digest.subscribers import Row, RowProblem
 
 
@@ -93,7 +93,7 @@ class _Run:
 
     prepared: Prepared
     target: SmtpTarget
-    journal: Journal
+    journal: SendJournal
     options: SendOptions
     sign: Sign | None
     on_progress: ProgressCallback | None
@@ -107,8 +107,8 @@ class _Run:
     problems: dict[str, list[Outcome]] = field(default_factory=dict)  # failed, deferred, uncertain
     counts: Counter[str] = field(default_factory=Counter)  # sent, earlier, would_send: no lists
 
-    def key(self, email: str) -> Key:
-        return Key(self.prepared.issue.ref.journal_key, self.prepared.list_id, email.lower())
+    def key(self, email: str) -> JournalKey:
+        return JournalKey(self.prepared.issue.ref.journal_key, self.prepared.list_id, email.lower())
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
@@ -129,7 +129,7 @@ def send_issue(
     prepared: Prepared,
     rows: Iterable[Row],
     target: SmtpTarget,
-    journal: Journal,
+    journal: SendJournal,
     options: SendOptions,
     *,
     sign: Sign | None = None,

@@ -10,23 +10,20 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from digest.errors import StateError
 from digest.migrations import migrate
-from digest.models import Image, Post
+from digest.models import Post
+from digest.serial import post_from_dict, post_to_dict
+from digest.storage import FeedCache, Store
+
+__all__ = ["FeedCache", "SqliteStore", "open_store", "post_from_dict", "post_to_dict"]
 
 
-@dataclass(frozen=True)
-class FeedCache:
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-class Store:
+class SqliteStore:
     """A thin wrapper over one SQLite connection; every write is its own transaction."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
@@ -223,7 +220,7 @@ def open_store(state_dir: Path) -> Iterator[Store]:
         connection = connect(state_dir)
         try:
             migrate(connection)
-            yield Store(connection)
+            yield SqliteStore(connection)
         finally:
             connection.close()
 
@@ -278,24 +275,3 @@ def _state_hint(problem: str, path: Path) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def post_to_dict(post: Post) -> dict[str, Any]:
-    """A post as JSON-ready data; shallow copies, not `asdict`'s deep ones: gather stores thousands."""
-    data = dict(vars(post))
-    data["published"] = _iso(post.published)
-    data["categories"] = list(post.categories)
-    data["image"] = dict(vars(post.image)) if post.image else None
-    return data
-
-
-def post_from_dict(data: dict[str, Any]) -> Post:
-    image = data.get("image")
-    return Post(
-        **{
-            **data,
-            "published": datetime.fromisoformat(data["published"]).astimezone(UTC),
-            "categories": tuple(data.get("categories", ())),
-            "image": Image(**image) if image else None,
-        }
-    )

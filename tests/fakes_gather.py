@@ -14,7 +14,7 @@ from typing import Any
 
 from digest.config import FeedSettings
 from digest.errors import FeedError
-from digest.fetch import Fetched
+from digest.gather_decide import Fetched
 from digest.models import Post
 from digest.parse import ParsedFeed
 from digest.store import FeedCache

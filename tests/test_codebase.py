@@ -75,3 +75,27 @@ def test_no_stage_imports_another_stage() -> None:
 
 # Render's sanitiser re-check of a summary edited in issue.json is the one shared helper.
 ALLOWED = {("render", "sanitize")}
+
+
+PURE = {
+    "parse", "jsonfeed", "sanitize", "gather_decide", "selection", "render", "check", "caniemail",
+    "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage",
+}  # fmt: skip
+INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
+
+
+def test_the_pure_core_imports_no_input_or_output() -> None:
+    """Parsing, choosing, rendering and building messages are functions of their inputs."""
+    found = []
+    for path in modules():
+        if path.stem not in PURE or path.parent != PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            found += [f"{path.name} imports {name}" for name in names if name in INPUT_OUTPUT]
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "now", "today"):
+                found.append(f"{path.name} reads {ast.unparse(node)}")
+    assert found == []

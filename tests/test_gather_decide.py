@@ -13,9 +13,8 @@ import pytest
 
 from digest.config import FeedSettings
 from digest.errors import FeedError
-from digest.fetch import Fetched
 from digest.gather import gather_feeds
-from digest.gather_decide import StoredFeed, decide
+from digest.gather_decide import Fetched, StoredFeed, decide
 from digest.models import FeedReport
 from digest.parse import ParsedFeed
 from digest.store import FeedCache, Store, open_store

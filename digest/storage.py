@@ -1,0 +1,98 @@
+"""The storage interface: what each stage needs of the state, and nothing more.
+
+Stages and the pipeline depend on these Protocols, never on SQLite: `store.SqliteStore` and
+`journal.Journal` are today's implementations, and another backend (PostgreSQL, for a web app and
+a weekly job on different machines) implements the same methods without changing any stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from digest.models import Post
+
+SENDING, SENT, FAILED, DEFERRED = "sending", "sent", "failed", "deferred"  # a journal row's states
+
+
+@dataclass(frozen=True)
+class FeedCache:
+    """A feed's validators for the next conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    state: str  # sending | sent | failed | deferred
+    reply: str
+    attempts: int
+
+
+class FeedStore(Protocol):
+    """What gather reads and writes: each feed's cache and state, and the posts it brought."""
+
+    def feed_cache(self, url: str) -> FeedCache: ...
+    def moved_to(self, url: str) -> str | None: ...
+    def gone_since(self, url: str) -> datetime | None: ...
+    def clear_gone(self, urls: Iterable[str]) -> list[str]: ...
+    def stored_posts(self, ids: Iterable[str]) -> dict[str, Post]: ...
+    def save_gathered(
+        self,
+        feeds: Iterable[tuple[str, str, FeedCache, Iterable[Post]]],
+        checked_at: datetime,
+        *,
+        updated: Iterable[Post] = (),
+        moves: Iterable[tuple[str, str]] = (),
+        gone: Iterable[str] = (),
+    ) -> list[int]: ...
+    def light_sync(self) -> AbstractContextManager[None]: ...
+
+
+class PostStore(Protocol):
+    """What selection reads: the posts published in a span."""
+
+    def posts_between(self, start: datetime, end: datetime) -> list[Post]: ...
+    def latest_published(self) -> datetime | None: ...
+
+
+class IssueStore(Protocol):
+    """Issue numbers: given once per issue, at its first build."""
+
+    def issue_number(self, slug: str, at: datetime, *, known: int | None = None, floor: int = 0) -> int: ...
+    def issue_numbers(self) -> dict[str, int]: ...
+
+
+class SuppressionStore(Protocol):
+    """Who left the list, recorded by the web app and read by every send and export."""
+
+    def record_unsubscribe(self, list_id: str, email: str, at: datetime, via: str) -> bool: ...
+    def is_unsubscribed(self, list_id: str, email: str) -> bool: ...
+    def unsubscribed(self, list_id: str, *, pending_only: bool = False) -> frozenset[str]: ...
+    def mark_unsubscribes_applied(self, list_id: str, emails: Iterable[str], at: datetime) -> None: ...
+
+
+class Store(FeedStore, PostStore, IssueStore, SuppressionStore, Protocol):
+    """The whole state but the send journal."""
+
+
+class SendJournal(Protocol):
+    """The send journal: one row per (issue, list, recipient); durable marks before each send."""
+
+    def get(self, key: JournalKey) -> JournalEntry | None: ...
+    def mark_sending(self, key: JournalKey, message_id: str) -> None: ...
+    def record(self, key: JournalKey, message_id: str, state: str, reply: str) -> None: ...
+    def flush(self) -> None: ...
+    def has_any(self, issue: str, list_id: str) -> bool: ...
+    def uncertain(self, issue: str, list_id: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class JournalKey:
+    issue: str  # IssueRef.journal_key
+    list_id: str
+    recipient: str  # the address, lower-cased
