@@ -8,6 +8,7 @@ tmpfs mounted for the test when running as root (as CI does), else a folder with
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,3 +162,35 @@ def test_nothing_to_publish_is_a_notice_with_exit_3(newsletter: Path) -> None:
 def test_a_bad_environment_variable_is_named(variable: str, newsletter: Path) -> None:
     code, text = run("gather", "--config", str(newsletter), env={variable: "next tuesday"})
     assert code == 2 and variable in text, text
+
+
+def test_sending_with_a_read_only_state_folder_names_it(built: Path, read_only: Path) -> None:
+    code, text = run(
+        "send",
+        str(built),
+        "--smtp-url",
+        "smtp://127.0.0.1:1",
+        "--dry-run",
+        "--state",
+        str(read_only / "state"),
+    )
+    assert code == 2 and str(read_only) in text and "hint:" in text, text
+
+
+def test_a_state_locked_by_another_run_says_to_wait(built: Path, newsletter: Path) -> None:
+    database = newsletter.parent / ".digest" / "digest.sqlite3"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, text = run("gather", "--config", str(newsletter))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 2 and "locked" in text and "wait for it" in text, text
+
+
+def test_a_damaged_issue_json_is_named_with_the_field(built: Path) -> None:
+    (built / "issue.json").write_text('{"schema": 2, "week": 7}', encoding="utf-8")
+    for command in ("render", "check"):
+        code, text = run(command, str(built))
+        assert code == 2 and "issue.json" in text, text
