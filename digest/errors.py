@@ -5,6 +5,8 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class DigestError(Exception):
     """Root of every error digest raises on purpose."""
@@ -53,36 +55,35 @@ class SubscriberError(DigestError):
     exit_code = 2
 
 
-class OutputError(DigestError):
-    """A file or folder cannot be written: read-only, missing, full (exit 2)."""
+class PathError(DigestError):
+    """A file or folder cannot be used; names the path (exit 2)."""
 
     exit_code = 2
+    verb = "use"
+    default_hint = "check the path and its permissions"
 
     def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
-        super().__init__(
-            f"cannot write {path}: {problem}",
-            hint=hint
-            or "check that the folder exists and is writable (and the disk not full), or choose another one",
-        )
+        super().__init__(f"cannot {self.verb} {path}: {problem}", hint=hint or self.default_hint)
         self.path = path
 
     @classmethod
-    def from_os(cls, path: str, exc: OSError) -> OutputError:
+    def from_os(cls, path: str, exc: OSError) -> Self:
         return cls(exc.filename if isinstance(exc.filename, str) else path, _reason(exc))
 
 
-class InputError(DigestError):
-    """A file the command needs is missing or unreadable (exit 2)."""
+class OutputError(PathError):
+    """A file or folder cannot be written: read-only, missing, full."""
 
-    exit_code = 2
+    verb = "write"
+    default_hint = (
+        "check that the folder exists and is writable (and the disk not full), or choose another one"
+    )
 
-    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
-        super().__init__(f"cannot read {path}: {problem}", hint=hint or "check the path and its permissions")
-        self.path = path
 
-    @classmethod
-    def from_os(cls, path: str, exc: OSError) -> InputError:
-        return cls(exc.filename if isinstance(exc.filename, str) else path, _reason(exc))
+class InputError(PathError):
+    """A file the command needs is missing or unreadable."""
+
+    verb = "read"
 
 
 class StateError(DigestError):
