@@ -145,6 +145,26 @@ def safe_html_text(fragment: str) -> str:
     return "\n\n".join(part for part in cleaned if part)
 
 
+_LINK = re.compile(r'<a\b(?:[^>"]|"[^"]*")*?\bhref="([^"]*)"(?:[^>"]|"[^"]*")*>(.*?)</a>', re.S)
+
+
+def text_with_references(fragment: str) -> tuple[str, tuple[str, ...]]:
+    """The text of sanitised HTML with each link numbered, `words [1]`, and the links in order.
+
+    A link whose text is its own URL needs no number: the URL is already in the text."""
+    links: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        href, inner = html.unescape(match.group(1)), match.group(2)
+        if safe_html_text(inner).strip() == href:
+            return inner
+        if href not in links:
+            links.append(href)
+        return f"{inner} [{links.index(href) + 1}]"
+
+    return safe_html_text(_LINK.sub(number, fragment)), tuple(links)
+
+
 def text_html(text: str) -> str:
     """Plain text (a summary a feed gave as text) as HTML: one paragraph, escaped."""
     return "<p>" + html.escape(text, quote=False) + "</p>"
