@@ -22,7 +22,7 @@ _WRAPS = re.compile(
     r"(overflow-wrap|word-wrap)\s*:\s*(anywhere|break-word)|word-break\s*:\s*break-(all|word)"
 )
 _PRE_WRAP = re.compile(r"white-space\s*:\s*(pre-wrap|pre-line|normal)")
-_NOWRAP = re.compile(r"white-space\s*:\s*(nowrap|pre)\b")
+_NOWRAP = re.compile(r"white-space\s*:\s*(nowrap|pre)(?![\w-])")
 _HIDDEN = re.compile(r"display\s*:\s*none|mso-hide\s*:\s*all|visibility\s*:\s*hidden")
 _PX_WIDTH = re.compile(r"(?<![\w-])(min-)?width\s*:\s*(\d+)px")
 _FLUID_WIDTH = re.compile(r"(?<![\w-])width\s*:\s*\d+(\.\d+)?%")

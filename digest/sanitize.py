@@ -61,10 +61,14 @@ _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 
 
+_CELL_END = re.compile(r"</t[dh]\s*>", re.I)
+_ROW_END = re.compile(r"</tr\s*>", re.I)
+
+
 def safe_html(fragment: str, base_url: str = "") -> str:
     """Sanitise a feed's HTML with the email-safe allow-list; relative links made absolute."""
     cleaned = nh3.clean(
-        fragment,
+        _CELL_END.sub(" ", _ROW_END.sub("<br>", fragment)),  # tables are not kept: their cells stay apart
         tags=_TAGS,
         clean_content_tags=_CLEAN_CONTENT,
         attributes=_ATTRIBUTES,

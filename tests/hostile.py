@@ -12,8 +12,12 @@ from digest.models import Image, Issue, Post, Section
 from tests.factories import issue_of
 
 LONG_URL = "https://docs.example.net/reference/" + "configuration-options-" * 4 + "?section=" + "q" * 30
-CODE = "const handler = async (request, response) => { " + "await next(request.headers['x-forwarded-for']); " * 6
-TABLE = "<table width='1400'><tr>" + "".join(f"<td>column_{n}_value</td>" for n in range(24)) + "</tr></table>"
+CODE = (
+    "const handler = async (request, response) => { " + "await next(request.headers['x-forwarded-for']); " * 6
+)
+TABLE = (
+    "<table width='1400'><tr>" + "".join(f"<td>column_{n}_value</td>" for n in range(24)) + "</tr></table>"
+)
 
 
 def _post(number: int, title: str, summary: str, image: Image | None, language: str = "fr") -> Post:
