@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint axe bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check digest tests benchmarks tools
 	$(BIN)/mypy digest
 
-test: lint
+# axe-core for tests/test_accessibility.py, from npm (pinned by tests/axe/package-lock.json).
+axe:
+	@if command -v npm >/dev/null 2>&1; then cd tests/axe && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the accessibility tests will be skipped"; fi
+
+test: lint axe
 	$(BIN)/pytest
 
 # Each benchmark reports ratios against a baseline measured in the same run; exit 1 on a miss.
@@ -29,4 +34,4 @@ bench: $(STAMP)
 	  $(BIN)/python -m benchmarks.$$name || status=1; done; exit $$status
 
 clean:
-	rm -rf $(VENV) digest-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) digest-demo .pytest_cache .mypy_cache .ruff_cache tests/axe/node_modules

@@ -9,34 +9,20 @@ import itertools
 import quopri
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import lxml.html
 
-from digest import caniemail
-from digest.models import Issue
+from digest import caniemail, overflow
+from digest.findings import Documents, Finding, Measure
+
+__all__ = ["Documents", "Finding", "Measure", "check_issue"]
 
 CLIP_BYTES = 104_448  # Gmail clips the HTML part beyond ~102 KB
 GOAL_BYTES = 85 * 1024
 STYLE_BYTES = 16_384
 _DENIED_PHRASES = ("click here", "cliquez ici", "lire la suite", "read more", "en savoir plus")
 _ACTIVE = ("script", "form", "svg", "iframe", "object", "embed", "input", "button", "video", "audio")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    ok: bool
-    message: str
-    warning: bool = False  # informs, never fails the check
-
-
-@dataclass(frozen=True)
-class Documents:
-    issue: Issue
-    html: str
-    text: str
 
 
 Rule = Callable[[Documents, "lxml.html.HtmlElement"], Iterator[Finding]]
@@ -202,11 +188,7 @@ def _headings(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]
 
 def _preheader(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
     body = tree.find("body")
-    hidden = [
-        el
-        for el in (body.iter("div") if body is not None else [])
-        if "display: none" in (el.get("style") or "").replace("display:none", "display: none")
-    ]
+    hidden = [el for el in (body.iter("div") if body is not None else []) if overflow.hidden(el)]
     text = hidden[0].text_content().strip() if hidden else ""
     yield Finding(
         "H13",
@@ -275,8 +257,8 @@ def _readability(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Findi
     small, tiny, low = 0, [], []
     total = 0
     for element in tree.iter():
-        if not isinstance(element.tag, str) or not (element.text or "").strip():
-            continue
+        if not isinstance(element.tag, str) or not (element.text or "").strip() or overflow.hidden(element):
+            continue  # hidden text (the preheader) is never seen: neither its size nor its contrast
         text = (element.text or "").strip()
         total += len(text)
         size = _inherited(element, _FONT_SIZE)
@@ -385,4 +367,5 @@ RULES: tuple[Rule, ...] = (
     _readability,
     _posts,
     _clients,
+    overflow.layout,
 )

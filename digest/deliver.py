@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from digest import mime
 from digest.errors import ConfigError
+from digest.greeting import greeting_name
 from digest.i18n import translate
 from digest.identity import parse_week
 from digest.models import Issue, RenderedIssue, Subscriber
@@ -223,12 +224,17 @@ def merge_values(prepared: Prepared, subscriber: Subscriber) -> dict[str, str]:
         "subscriber.name": name,
         "subscriber.email": subscriber.email,
         "subscriber.locale": subscriber.locale,
-        "greeting": translate(locale, "hello", name=name) if name else translate(locale, "hello_anonymous"),
+        "greeting": greeting(locale, subscriber),
         "unsubscribe_url": prepared.unsubscribe_url.replace("{token}", token),
     }
     for key, value in subscriber.fields.items():
         values[f"subscriber.fields.{key}"] = mime.clean(value)
     return values
+
+
+def greeting(locale: str, subscriber: Subscriber) -> str:
+    name = mime.clean(greeting_name(subscriber))
+    return translate(locale, "hello", name=name) if name else translate(locale, "hello_anonymous")
 
 
 def list_unsubscribe(prepared: Prepared, url: str, email: str) -> list[str]:

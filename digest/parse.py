@@ -11,19 +11,18 @@ from __future__ import annotations
 import calendar
 import codecs
 import hashlib
-import html
 import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import feedparser
 
 from digest.errors import FeedError
-from digest.models import Image, Post
+from digest.feedimages import entry_image, image_candidates
+from digest.models import Post
 from digest.sanitize import canonical_url, one_line, safe_html, safe_html_text, text_html, truncate_html
 
 SUMMARY_CHARS = 420  # of text, in the email
@@ -51,8 +50,8 @@ class Entry:
     author: str = ""
     terms: tuple[str, ...] = ()  # categories, tags
     images: tuple[
-        tuple[str, str, Any], ...
-    ] = ()  # (src, alt, width), best first; the summary's <img> comes last
+        tuple[Any, ...], ...
+    ] = ()  # (src, alt, width[, height]), best first; the summary's <img> comes last
     language: str = ""
     comments: int | None = None
     shares: int | None = None
@@ -155,7 +154,7 @@ def _post(
         categories=_categories(entry.terms),
         summary_html=summary_html,
         summary_text=safe_html_text(summary_html),
-        image=_image(entry.images, entry.summary, base, title),
+        image=entry_image(entry.images, entry.summary, base, title),
         language=_language(entry.language) or language,
         comments=entry.comments,
         shares=entry.shares,
@@ -193,39 +192,6 @@ _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 def _language(value: str) -> str | None:
     text = value.strip().replace("_", "-")
     return text.lower() if _LANGUAGE.match(text) else None
-
-
-_IMG = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
-_ALT = re.compile(r"\balt\s*=\s*[\"']([^\"']*)[\"']", re.I)
-_UNSAFE_IMAGE_TYPES = (".svg", ".webp", ".avif")  # no fallback in many email clients
-
-
-def _image(
-    candidates: Iterable[tuple[str, str, Any]], raw_summary: str, base: str, title: str
-) -> Image | None:
-    """The first usable of the reader's candidates, else the first <img> of the summary."""
-    found = list(candidates)
-    match = _IMG.search(raw_summary)
-    if match:
-        alt_match = _ALT.search(match.group(0))
-        found.append((html.unescape(match.group(1)), one_line(alt_match.group(1)) if alt_match else "", None))
-    for src, alt, width in found:
-        try:
-            url = canonical_url(src, base) if src else ""
-        except ValueError:  # "http://[oops": try the next one
-            continue
-        path = urlsplit(url).path.lower()
-        if url.startswith(("http://", "https://")) and not path.endswith(_UNSAFE_IMAGE_TYPES):
-            return Image(url=url, alt=alt or title, width=_int_or_none(width))
-    return None
-
-
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 6 else None
-
-
-# RSS and Atom, through feedparser: its dicts are read here and go no further than `_xml_entry`.
 
 
 def _read_xml_feed(
@@ -320,7 +286,7 @@ def _xml_entry(entry: Mapping[str, Any]) -> Entry:
         published=_published(entry),
         author=str(entry.get("author", "")),
         terms=tuple(str(tag.get("term") or tag.get("label") or "") for tag in entry.get("tags", []) or []),
-        images=_image_candidates(entry),
+        images=image_candidates(entry),
         language=str(_entry_language(entry) or ""),
         comments=_count(entry, ("slash_comments", "thr_total")),
         shares=_count(entry, tuple(key for key in entry if str(key).endswith("shares"))),
@@ -371,20 +337,6 @@ def _count(entry: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
         if value.isdigit():
             return int(value)
     return None
-
-
-def _image_candidates(entry: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
-    """media:content, media:thumbnail, then an image enclosure."""
-    candidates: list[tuple[str, str, Any]] = []
-    for media in entry.get("media_content", []) or []:
-        if media.get("medium", "image") == "image" or str(media.get("type", "")).startswith("image/"):
-            candidates.append((str(media.get("url", "")), "", media.get("width")))
-    for thumb in entry.get("media_thumbnail", []) or []:
-        candidates.append((str(thumb.get("url", "")), "", thumb.get("width")))
-    for link in entry.get("links", []) or []:
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            candidates.append((str(link.get("href", "")), "", None))
-    return tuple(candidates)
 
 
 def _not_a_feed_reason(parsed: Mapping[str, Any], data: bytes) -> str:

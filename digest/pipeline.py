@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digest import archive as archive_stage
-from digest import exports
+from digest import exports, layout
 from digest import gather as gather_stage
 from digest import preview as preview_stage
 from digest.audience import edition_rows
@@ -169,10 +169,14 @@ def rerender(issue_dir: Path, settings: Settings) -> list[Finding]:
     )
 
 
-def check(issue_dir: Path) -> list[Finding]:
+def check(issue_dir: Path, env: Environment | None = None, *, browser: bool = True) -> list[Finding]:
+    """The quality gates; with a Chromium ($DIGEST_CHROMIUM, else on PATH) and `browser`, the
+    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs."""
     issue = read_issue(issue_dir)
     html, text = (_read(issue_dir / name) for name in ("email.html", "email.txt"))
-    return check_issue(Documents(issue, html, text))
+    chromium = preview_stage.find_chromium(env.chromium if env else "") if browser else None
+    measured = layout.measure(html, chromium) if chromium else None
+    return check_issue(Documents(issue, html, text, layout=measured))
 
 
 def _read(path: Path) -> str:

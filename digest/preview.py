@@ -120,7 +120,7 @@ def harness(document: str, widths: Sequence[int], *, height: int = 900, measure:
     )
 
 
-def _run(chromium: str, page: Path, *args: str, timeout: float = 60) -> str:
+def run_chromium(chromium: str, page: Path, *args: str, timeout: float = 60) -> str:
     with tempfile.TemporaryDirectory(prefix="digest-chromium-") as profile:
         command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()]
         try:
@@ -142,7 +142,7 @@ def scroll_widths(document: str, widths: Sequence[int], chromium: str) -> dict[i
     with tempfile.TemporaryDirectory(prefix="digest-layout-") as folder:
         page = Path(folder) / "harness.html"
         page.write_text(harness(with_placeholder_images(document), widths), encoding="utf-8")
-        dom = _run(chromium, page, "--virtual-time-budget=5000", "--dump-dom")
+        dom = run_chromium(chromium, page, "--virtual-time-budget=5000", "--dump-dom")
     match = re.search(r'<pre id="result">([^<]*)</pre>', dom)
     if not match or not match.group(1):
         raise DigestError("Chromium gave no layout measurement", hint="is it a recent Chromium?")
@@ -191,7 +191,7 @@ def _screenshots(issue_dir: Path, out: Path, chromium: str | None) -> list[Path]
             page.write_text(harness(shown, [shot.width], height=2400, measure=False), encoding="utf-8")
             target = out / f"{shot.name}.png"
             size = f"{max(shot.width + 18, 500)},2420"
-            _run(
+            run_chromium(
                 chromium,
                 page,
                 f"--window-size={size}",

@@ -22,14 +22,15 @@ import jinja2
 import premailer
 
 from digest.errors import TemplateError
-from digest.i18n import long_date, translate, typography, typography_html
+from digest.i18n import long_date, translate, typography
 from digest.identity import parse_week
 from digest.issuefile import issue_to_json
-from digest.models import Image, Issue, Post, RenderedIssue
-from digest.sanitize import safe_html
+from digest.models import Issue, RenderedIssue
+from digest.postview import PostView, post_view
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("email.html", "email.txt", "web.html")
+__all__ = ["PostView", "render_issue", "template_context"]
 TEXT_WIDTH = 78
 
 
@@ -99,11 +100,8 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
         "subject": typography(issue.subject, locale),
         "preheader": typography(issue.preheader, locale),
         "intro": typography(issue.intro, locale),
-        "sections": [
-            {"title": section.title, "posts": [_post_view(post, locale) for post in section.posts]}
-            for section in issue.sections
-            if section.posts
-        ],
+        "lead": post_view(issue.posts[0], locale, lead=True) if issue.posts else None,
+        "sections": _sections(issue),
         "week": issue.week,
         "week_label": t("week_label", week_number=number, year=year),
         "week_range": t(
@@ -122,41 +120,20 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class PostView:
-    """What the post partial sees: the post plus display-ready values (docs/templates.md)."""
+def _sections(issue: Issue) -> list[dict[str, Any]]:
+    """The sections after the lead story (the issue's first post); empty ones are left out.
 
-    post: Post
-    title: str
-    url: str
-    source: str
-    author: str
-    date: str
-    categories: tuple[str, ...]
-    summary_html: str
-    summary_text: str
-    image: Image | None
-    comments: int | None
-    lang: str
-
-
-def _post_view(post: Post, locale: str) -> PostView:
-    language = (post.language or "").split("-")[0]
-    return PostView(
-        post=post,
-        title=typography(post.title, language or locale),
-        url=post.url,
-        source=post.source,
-        author=post.author,
-        date=long_date(post.published, locale),
-        categories=post.categories,
-        # sanitised again: issue.json may have been edited by hand
-        summary_html=typography_html(safe_html(post.summary_html), language or locale),
-        summary_text=typography(post.summary_text, language or locale),
-        image=post.image,
-        comments=post.comments,
-        lang=language if language and language != locale else "",
-    )
+    When the lead's unnamed section is the only one, what follows it is headed "more"."""
+    sections = [(section.title, list(section.posts)) for section in issue.sections if section.posts]
+    if sections:
+        sections[0][1].pop(0)
+    if len(sections) == 1 and not sections[0][0]:
+        sections[0] = (translate(issue.locale, "more"), sections[0][1])
+    return [
+        {"title": title, "posts": [post_view(post, issue.locale) for post in posts]}
+        for title, posts in sections
+        if posts
+    ]
 
 
 def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:

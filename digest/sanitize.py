@@ -61,10 +61,14 @@ _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 
 
+_CELL_END = re.compile(r"</t[dh]\s*>", re.I)
+_ROW_END = re.compile(r"</tr\s*>", re.I)
+
+
 def safe_html(fragment: str, base_url: str = "") -> str:
     """Sanitise a feed's HTML with the email-safe allow-list; relative links made absolute."""
     cleaned = nh3.clean(
-        fragment,
+        _CELL_END.sub(" ", _ROW_END.sub("<br>", fragment)),  # tables are not kept: their cells stay apart
         tags=_TAGS,
         clean_content_tags=_CLEAN_CONTENT,
         attributes=_ATTRIBUTES,
@@ -143,6 +147,26 @@ def safe_html_text(fragment: str) -> str:
     text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\n\n", fragment)))
     cleaned = (_WS.sub(" ", _CONTROL.sub(" ", part)).strip() for part in text.split("\n\n"))
     return "\n\n".join(part for part in cleaned if part)
+
+
+_LINK = re.compile(r'<a\b(?:[^>"]|"[^"]*")*?\bhref="([^"]*)"(?:[^>"]|"[^"]*")*>(.*?)</a>', re.S)
+
+
+def text_with_references(fragment: str) -> tuple[str, tuple[str, ...]]:
+    """The text of sanitised HTML with each link numbered, `words [1]`, and the links in order.
+
+    A link whose text is its own URL needs no number: the URL is already in the text."""
+    links: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        href, inner = html.unescape(match.group(1)), match.group(2)
+        if safe_html_text(inner).strip() == href:
+            return inner
+        if href not in links:
+            links.append(href)
+        return f"{inner} [{links.index(href) + 1}]"
+
+    return safe_html_text(_LINK.sub(number, fragment)), tuple(links)
 
 
 def text_html(text: str) -> str:

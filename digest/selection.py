@@ -210,13 +210,16 @@ def score(
 def arrange(posts: Sequence[Post], editorial: Editorial, pinned: int = 0) -> tuple[Section, ...]:
     """Sections by category in the configured order; pinned posts open the issue.
 
-    A post goes to the first configured section whose category it has; the rest follow in
-    a last section. With no sections configured, the issue is one unnamed section.
+    The pinned posts, or else the top-ranked one, open the issue in an unnamed section: its
+    first post is the lead story. Every other post goes to the first configured section whose
+    category it has; the rest follow in a last section. With no sections configured, the
+    issue is one unnamed section.
     """
     names = editorial.rules.sections
     if not names:
         return (Section("", tuple(posts)),)
-    lead, rest = list(posts[:pinned]), posts[pinned:]
+    opening = max(pinned, 1)
+    lead, rest = list(posts[:opening]), posts[opening:]
     buckets: dict[str, list[Post]] = {name: [] for name in names}
     others: list[Post] = []
     for post in rest:

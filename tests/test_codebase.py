@@ -42,9 +42,9 @@ def test_no_function_is_over_60_lines() -> None:
 def test_no_stage_imports_another_stage() -> None:
     """Stages meet only in pipeline.py: gather, select, render and deliver never import each other."""
     stages = {
-        "gather": {"gather", "gather_decide", "fetch", "parse", "jsonfeed", "sanitize"},
+        "gather": {"gather", "gather_decide", "fetch", "parse", "jsonfeed", "sanitize", "feedimages"},
         "select": {"selection"},
-        "render": {"render", "check", "caniemail", "preview"},
+        "render": {"render", "postview", "check", "findings", "overflow", "layout", "caniemail", "preview"},
         "deliver": {
             "deliver",
             "exports",
@@ -78,7 +78,7 @@ ALLOWED = {("render", "sanitize")}
 
 
 PURE = {
-    "parse", "jsonfeed", "sanitize", "gather_decide", "selection", "render", "check", "caniemail",
+    "parse", "jsonfeed", "sanitize", "feedimages", "overflow", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
     "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip

@@ -202,7 +202,7 @@ def test_custom_csv_columns_are_merge_fields(
         '<tr><td><h2><a href="{{ post.url }}">{{ post.title }}</a></h2><p>{{ subscriber.fields.city }}</p></td></tr>',
         encoding="utf-8",
     )
-    issue = _issue([make_post()])
+    issue = _issue([make_post(), make_post()])  # the first is the lead (lead.html), the second a card
     ready = prepare(render_issue(issue, tmp_path), issue, pipeline.sender(settings), SECRET)
     message = parse(render_message(ready, make_subscriber(fields={"city": "Montréal & co"})))
     assert ">Montréal &amp; co</p>" in list(message.iter_parts())[1].get_content()

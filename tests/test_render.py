@@ -72,8 +72,16 @@ def test_every_shipped_template_passes_the_checks(sample_issue: Issue) -> None:
 
 
 def test_a_post_in_another_language_carries_its_own_lang(make_post: Callable[..., Post]) -> None:
-    html = render_issue(_issue([make_post(language="en"), make_post(language="fr")])).html
-    assert html.count('lang="en"') == 1
+    """The post's own words (title, summary) carry its lang; the newsletter's words keep the edition's."""
+    english = make_post(language="en", title="Owning your archive", author="Hannah")
+    html = render_issue(_issue([make_post(language="fr"), english])).html
+    card = html[html.index("Owning your archive") - 900 :]
+    assert html.count('lang="en"') == 3
+    assert re.search(r'<h2 lang="en"[^>]*><a [^>]*>Owning your archive</a></h2>', card)
+    assert re.search(r'<div class="summary" lang="en"', card)
+    assert re.search(r'>Lire «\xa0<span lang="en">Owning your archive</span>\xa0» sur Example Blog</a>', card)
+    assert re.search(r'<p class="meta"[^>]*>Example Blog · 18 novembre 2026 · par Hannah</p>', card)
+    assert '<td class="card" lang=' not in html
     assert '<html lang="fr" dir="ltr"' in html
 
 
@@ -102,7 +110,7 @@ def test_user_template_overrides_and_can_extend_the_default(
         '{% extends "default/web.html" %}{% block footer %}<tr><td><p>Archive maison</p></td></tr>{% endblock %}',
         encoding="utf-8",
     )
-    rendered = render_issue(_issue([make_post(title="Étoile")]), tmp_path)
+    rendered = render_issue(_issue([make_post(), make_post(title="Étoile")]), tmp_path)
     assert "★ Étoile" in rendered.html
     assert "Archive maison" in rendered.web
 
@@ -112,7 +120,7 @@ def test_a_typo_in_a_template_names_the_template_and_line(
 ) -> None:
     (tmp_path / "post.html").write_text("<tr><td>\n{{ post.titel }}\n</td></tr>\n", encoding="utf-8")
     with pytest.raises(TemplateError) as caught:
-        render_issue(_issue([make_post()]), tmp_path)
+        render_issue(_issue([make_post(), make_post()]), tmp_path)
     assert "post.html" in str(caught.value) and "line 2" in str(caught.value) and "titel" in str(caught.value)
     assert caught.value.exit_code == 2
 
@@ -151,7 +159,8 @@ def test_rerender_of_an_edited_issue_json(settings: Settings, sample_issue: Issu
 
 
 def test_empty_sections_are_not_rendered(make_post: Callable[..., Post]) -> None:
-    issue = replace(_issue([make_post()]), sections=(Section("Vide", ()), Section("Plein", (make_post(),))))
+    sections = (Section("Vide", ()), Section("Plein", (make_post(), make_post())))
+    issue = replace(_issue([make_post()]), sections=sections)
     html = render_issue(issue).html
     assert "Vide" not in html and "Plein" in html
 

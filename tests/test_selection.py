@@ -197,6 +197,18 @@ def test_sections_follow_the_configured_order(settings: Settings, make_post: Cal
     ]
 
 
+def test_the_top_ranked_post_leads_the_issue_when_nothing_is_pinned(
+    settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    sectioned = replace(settings, selection=replace(settings.selection, sections=("Web",)))
+    top, web = make_post(categories=("Cuisine",)), make_post(categories=("Web",))
+    issue = build_issue([top, web], editorial(sectioned), "2026-W47")
+    assert [(section.title, section.posts) for section in issue.sections] == [
+        ("", (top,)),
+        ("Web", (web,)),
+    ]
+
+
 def test_subject_and_preheader_patterns_from_config(
     settings: Settings, make_post: Callable[..., Post]
 ) -> None:

@@ -101,12 +101,23 @@ def render(issue_dir: IssueArgument, config: IssueConfigOption = None, as_json: 
     _fail_on(findings)
 
 
-def check(issue_dir: IssueArgument, as_json: JsonOption = False) -> None:
+def check(
+    issue_dir: IssueArgument,
+    as_json: JsonOption = False,
+    browser: Annotated[
+        bool,
+        typer.Option("--browser/--no-browser", help="Measure the layout in Chromium (when one is found)."),
+    ] = True,
+) -> None:
     """Run the email quality gates (EMAIL_RULES.md) on a built issue; exit 1 when one fails.
+
+    The layout gate renders the email in headless Chromium ($DIGEST_CHROMIUM, else the first on
+    PATH) at 320, 375 and 600 px, with and without <style>, and fails on any overflow, naming
+    the post. Without Chromium (or with --no-browser) a static pass flags what cannot wrap.
 
     Example: digest check issues/2026-W47 --json
     """
-    findings = pipeline.check(issue_dir)
+    findings = pipeline.check(issue_dir, environment(), browser=browser)
     if as_json:
         out.print_json(data={"ok": all(f.ok for f in findings), "checks": findings_json(findings)})
     else:
