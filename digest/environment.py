@@ -38,6 +38,7 @@ class Environment:
     unsubscribe_secret: str = field(default="", repr=False)
     smtp_password: str = field(default="", repr=False)
     dkim_key: str = field(default="", repr=False)
+    database_url: str = field(default="", repr=False)  # DIGEST_DATABASE_URL: PostgreSQL, else SQLite
     chromium: str = ""  # DIGEST_CHROMIUM: the browser for layout checks and screenshots
     no_color: bool = False
 
@@ -52,6 +53,7 @@ class Environment:
             unsubscribe_secret=environ.get(UNSUBSCRIBE_SECRET, ""),
             smtp_password=environ.get(SMTP_PASSWORD, ""),
             dkim_key=environ.get(DKIM_KEY, ""),
+            database_url=environ.get(DATABASE_URL, ""),
             chromium=environ.get(CHROMIUM, ""),
             no_color=bool(environ.get("NO_COLOR")),
         )
