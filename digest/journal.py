@@ -140,25 +140,25 @@ class Journal:
 
     def _upsert(self, rows: list[_Row], now: str) -> None:
         self.db.executemany(
-                """INSERT INTO sends (issue, list_id, recipient, message_id, state, attempts, reply, updated_at)
+            """INSERT INTO sends (issue, list_id, recipient, message_id, state, attempts, reply, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (issue, list_id, recipient) DO UPDATE SET
                    message_id = excluded.message_id, state = excluded.state, reply = excluded.reply,
                    attempts = sends.attempts + excluded.attempts, updated_at = excluded.updated_at""",
-                [
-                    (
-                        r.key.issue,
-                        r.key.list_id,
-                        r.key.recipient,
-                        r.message_id,
-                        r.state,
-                        r.attempt,
-                        r.reply,
-                        now,
-                    )
-                    for r in rows
-                ],
-            )
+            [
+                (
+                    r.key.issue,
+                    r.key.list_id,
+                    r.key.recipient,
+                    r.message_id,
+                    r.state,
+                    r.attempt,
+                    r.reply,
+                    now,
+                )
+                for r in rows
+            ],
+        )
 
     def uncertain(self, issue: str, list_id: str) -> list[str]:
         with self._read:

@@ -295,7 +295,9 @@ def send(
         reports = [
             send_issue(
                 prepared,
-                _readers(subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment),
+                _readers(
+                    subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment
+                ),
                 target,
                 journal,
                 options,

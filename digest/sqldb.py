@@ -190,7 +190,9 @@ def _hint(problem: str, where: str) -> str:
     name = Path(where).name
     if "://" in where:
         if "connect" in problem or "connection" in problem or "password" in problem:
-            return "check DIGEST_DATABASE_URL (host, port, user, password, database) and that the server is up"
+            return (
+                "check DIGEST_DATABASE_URL (host, port, user, password, database) and that the server is up"
+            )
         return "check the PostgreSQL server's log, then run the command again"
     if "not a database" in problem or "malformed" in problem:
         return (

@@ -93,8 +93,9 @@ def status_after(before: str | None, kind: str, detail: str = "") -> str:
     """The status an event leaves a reader in: the event's own (an import's is the row's status,
     in `detail`). A sign-up is only a request until it is confirmed: it neither takes an active
     reader off the list nor brings back one who left (their status stays; the event is history)."""
-    if kind == "imported":
-        return detail if detail in IMPORTED_STATUSES else "active"
+    if kind == "imported":  # an old export never re-activates someone who left: only they can
+        status = detail if detail in IMPORTED_STATUSES else "active"
+        return before if before in SUPPRESSED and status == "active" else status
     if kind == "subscribed" and before is not None and before != "pending":
         return before
     return _EVENT_STATUS[kind]

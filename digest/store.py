@@ -109,8 +109,15 @@ class SqlStore(SubscriberTables):
                 )
             # An edited link may now be another post's; that edit is not kept.
             edits = [
-                (p.url, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False), p.id, p.feed)
-                + (p.url, p.id)
+                (
+                    p.url,
+                    _iso(p.published),
+                    json.dumps(post_to_dict(p), ensure_ascii=False),
+                    p.id,
+                    p.feed,
+                    p.url,
+                    p.id,
+                )
                 for p in updated
             ]
             self.db.executemany(

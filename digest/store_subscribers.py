@@ -44,7 +44,8 @@ class SubscriberTables:
         address, when = email.lower(), _iso(at)
         with self.db.transaction(lock=f"subscriber {list_id} {address}"):
             row = self.db.execute(
-                "SELECT status, changed_at FROM subscribers WHERE list_id = ? AND email = ?", (list_id, address)
+                "SELECT status, changed_at FROM subscribers WHERE list_id = ? AND email = ?",
+                (list_id, address),
             ).fetchone()
             before, changed_at = (row[0], row[1]) if row else (None, "")
             after = status_after(before, kind, detail) if when >= changed_at else before
@@ -108,7 +109,9 @@ class SubscriberTables:
             count = int(row[0]) + 1
         if count < limit:
             return None
-        return self.record_event(list_id, address, "bounced", at, source, detail=f"{count} soft bounces: {detail}")
+        return self.record_event(
+            list_id, address, "bounced", at, source, detail=f"{count} soft bounces: {detail}"
+        )
 
     def subscriber(self, list_id: str, email: str) -> Subscriber | None:
         row = self.db.execute(

@@ -64,7 +64,9 @@ def own_cluster() -> Iterator[str]:
     try:
         yield f"postgresql://{user}@/postgres?host={quote(str(root), safe='')}"
     finally:
-        subprocess.run([*run, binaries / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*run, binaries / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -36,7 +36,9 @@ def test_posts_are_stored_once_by_id_and_by_url(tmp_path: Path, database_url: st
         again = store.save_gathered([("https://x.org/feed", "X", FeedCache("e2", None), [first])], NOW)
         assert counts == [1] and again == [0]
         assert store.feed_cache("https://x.org/feed") == FeedCache("e2", None)
-        assert [p.id for p in store.posts_between(NOW - timedelta(days=30), NOW + timedelta(days=30))] == ["a"]
+        assert [p.id for p in store.posts_between(NOW - timedelta(days=30), NOW + timedelta(days=30))] == [
+            "a"
+        ]
         with store.light_sync():
             store.save_gathered((), NOW, gone=["https://x.org/feed"])
         assert store.gone_since("https://x.org/feed") == NOW
@@ -71,7 +73,15 @@ def test_the_latest_event_decides_and_resubscribing_works(tmp_path: Path, databa
         store.record_event("l", "ada@x.org", "bounced", later(-60), "dsn")
         assert store.subscriber("l", "ada@x.org").status == "active"  # type: ignore[union-attr]
         kinds = [e.kind for e in store.events("l", "ada@x.org")]
-        assert kinds == ["bounced", "subscribed", "confirmed", "unsubscribed", "unsubscribed", "subscribed", "confirmed"]
+        assert kinds == [
+            "bounced",
+            "subscribed",
+            "confirmed",
+            "unsubscribed",
+            "unsubscribed",
+            "subscribed",
+            "confirmed",
+        ]
 
 
 def test_soft_bounces_suppress_after_the_limit(tmp_path: Path, database_url: str) -> None:
@@ -118,3 +128,42 @@ def test_the_journal_marks_durably_and_allows_one_run(tmp_path: Path, database_u
         assert journal.has_any("2026-W48", "l") and journal.uncertain("2026-W48", "l") == []
     with open_store(tmp_path, database_url) as store:
         assert store.recipient_of("<m1@x.org>") == ("l", "a@x.org")
+
+
+def test_import_reads_each_mailchimp_row_and_export_neutralises_formulas(
+    tmp_path: Path, database_url: str
+) -> None:
+    from digest.roster import export_from_store, import_into_store
+
+    members = tmp_path / "subscribed_members_export.csv"
+    members.write_text(
+        "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,UNSUB_TIME,UNSUB_CAMPAIGN_TITLE,CLEAN_TIME\n"
+        'ada@x.org,=HYPERLINK("http://evil"),Lovelace,2,2024-01-01,,,\n'
+        "bob@x.org,Bob,,2,2024-01-01,2025-02-03,Weekly,\n",
+        encoding="utf-8",
+    )
+    with open_store(tmp_path, database_url) as store:
+        store.record_unsubscribe("l", "gone@x.org", NOW, via="one-click")
+        ours = tmp_path / "ours.csv"
+        ours.write_text("email,name\ngone@x.org,Gone\n", encoding="utf-8")
+        done = import_into_store(store, "l", [members, ours], fmt=None, at=later(5), default_locale="fr")
+        assert done.imported == 3 and done.kept == ["gone@x.org"]
+        assert store.statuses("l") == {
+            "ada@x.org": "active",
+            "bob@x.org": "unsubscribed",
+            "gone@x.org": "unsubscribed",
+        }
+        written, events = export_from_store(store, "l", tmp_path / "out.csv")
+    text = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    assert written == 3 and "'=HYPERLINK" in text and "\nada@x.org," in text.replace("\r\n", "\n")
+    assert events.read_text(encoding="utf-8").count("imported") == 3
+
+
+def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
+    from digest.errors import SubscriberError
+    from digest.subscribers import read_subscribers
+
+    path = tmp_path / "twice.csv"
+    path.write_text("Email Address,UNSUB_TIME,unsub_time\na@x.org,,\n", encoding="utf-8")
+    with pytest.raises(SubscriberError, match="both"):
+        list(read_subscribers(path, default_locale="fr"))
