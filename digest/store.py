@@ -8,7 +8,9 @@ changes are ordered, named migrations recorded in the `migrations` table.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from pathlib import Path
 from digest.migrations import migrate
 from digest.models import Post
 from digest.serial import post_from_dict, post_to_dict
-from digest.sqldb import Database, connect, sqlite_file, state_errors
+from digest.sqldb import DRIVER_ERRORS, Database, connect, sqlite_file, state_errors
 from digest.storage import FeedCache, Store
 from digest.store_subscribers import SubscriberTables
 
@@ -205,6 +207,34 @@ def open_store(state_dir: Path, database_url: str = "") -> Iterator[Store]:
             yield SqlStore(db)
     finally:
         db.close()
+
+
+class StorePool:
+    """A long-running server's stores: one connection per thread, opened on first use and kept
+    (a connection per request would cost more than the request); `reset` drops a broken one."""
+
+    def __init__(self, state_dir: Path, database_url: str = "") -> None:
+        self.state_dir, self.database_url = state_dir, database_url
+        self._local = threading.local()
+        self._migrated = False
+
+    def get(self) -> SqlStore:
+        store: SqlStore | None = getattr(self._local, "store", None)
+        if store is None:
+            db = connect(self.state_dir, self.database_url)
+            if not self._migrated:
+                with state_errors(db.where):
+                    migrate(db)
+                self._migrated = True
+            store = self._local.store = SqlStore(db)
+        return store
+
+    def reset(self) -> None:
+        store: SqlStore | None = getattr(self._local, "store", None)
+        self._local.store = None
+        if store is not None:
+            with contextlib.suppress(*DRIVER_ERRORS):
+                store.db.close()
 
 
 def database(state_dir: Path) -> Path:
