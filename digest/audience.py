@@ -75,7 +75,7 @@ def with_store(rows: Iterable[Row], stored: Mapping[str, Subscriber]) -> Iterato
             address = reader.email.lower()
             seen.add(address)
             known = stored.get(address)
-            if known is not None and known.status != "pending" and known.status != reader.status:
+            if known is not None and known.status not in ("", "pending", reader.status):
                 row = Row(replace(reader, status=known.status), row.rejected, row.warnings)
         yield row
     for address, reader in stored.items():

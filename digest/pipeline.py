@@ -307,7 +307,27 @@ def send(
             )
             for locale, prepared in editions.items()
         ]
-    return combine(reports)
+    report = combine(reports)
+    _record_bounces(settings, env, report)
+    return report
+
+
+def _record_bounces(settings: Settings, env: Environment, report: SendReport) -> None:
+    """Permanent failures (the server's 5xx for a recipient) become `bounced` events: the same
+    dead address is not mailed again next week. Failures of our own (no SMTPUTF8) are not bounces."""
+    permanent = [o for o in report.failed if o.reply[:1] == "5"]
+    if not permanent or report.dry_run:
+        return
+    with open_store(settings.state, env.database_url) as store:
+        for outcome in permanent:
+            store.record_event(
+                settings.list_id,
+                outcome.recipient,
+                "bounced",
+                env.clock(),
+                "smtp",
+                detail=outcome.reply[:300],
+            )
 
 
 def _prepare_editions(issue_dir: Path, settings: Settings, secret: str) -> dict[str, Prepared]:

@@ -96,7 +96,7 @@ def status_after(before: str | None, kind: str, detail: str = "") -> str:
     if kind == "imported":  # an old export never re-activates someone who left: only they can
         status = detail if detail in IMPORTED_STATUSES else "active"
         return before if before in SUPPRESSED and status == "active" else status
-    if kind == "subscribed" and before is not None and before != "pending":
+    if kind == "subscribed" and before not in (None, "", "pending"):
         return before
     return _EVENT_STATUS[kind]
 

@@ -94,19 +94,23 @@ class SubscriberTables:
         self, list_id: str, email: str, at: datetime, source: str, *, detail: str = "", limit: int = 3
     ) -> Change | None:
         """Count a soft bounce; at `limit` in a row (since the last status change) the reader is
-        bounced, and the Change is returned. None while under the limit or for an unknown address."""
+        bounced, and the Change is returned; None while under the limit. The caller checks that
+        the address is on the list; a reader of the CSV gets a store row with no status ("")."""
         address = email.lower()
         with self.db.transaction(lock=f"subscriber {list_id} {address}"):
             row = self.db.execute(
                 "SELECT soft_bounces FROM subscribers WHERE list_id = ? AND email = ?", (list_id, address)
             ).fetchone()
-            if row is None:
-                return None
+            if row is None:  # a reader of the CSV: a row with no status of its own, to count on
+                self.db.execute(
+                    "INSERT INTO subscribers (list_id, email, status, changed_at) VALUES (?, ?, '', ?)",
+                    (list_id, address, _iso(at)),
+                )
             self.db.execute(
                 "UPDATE subscribers SET soft_bounces = soft_bounces + 1 WHERE list_id = ? AND email = ?",
                 (list_id, address),
             )
-            count = int(row[0]) + 1
+            count = int(row[0]) + 1 if row else 1
         if count < limit:
             return None
         return self.record_event(

@@ -14,6 +14,7 @@ from digest.cli.common import ConfigOption, environment, err, out
 from digest.cli.common import settings as load
 from digest.errors import ConfigError
 from digest.store import open_store
+from digest.subscribers import csv_members
 from digest.tokens import signing_secret
 from digest.unsubscribe import server
 from digest.web import build_app
@@ -94,6 +95,7 @@ def import_(
             findings,
             at=env.now,
             soft_limit=limit,
+            members=csv_members(settings),
         )
     for outcome in applied.outcomes:
         err.print(
