@@ -109,24 +109,7 @@ class SqlStore(SubscriberTables):
                        last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
                     (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
                 )
-            # An edited link may now be another post's; that edit is not kept.
-            edits = [
-                (
-                    p.url,
-                    _iso(p.published),
-                    json.dumps(post_to_dict(p), ensure_ascii=False),
-                    p.id,
-                    p.feed,
-                    p.url,
-                    p.id,
-                )
-                for p in updated
-            ]
-            self.db.executemany(
-                """UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?
-                   AND NOT EXISTS (SELECT 1 FROM posts AS other WHERE other.url = ? AND other.id <> ?)""",
-                edits,
-            )
+            self._update_posts(updated)
             self.db.executemany(
                 """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)
                    ON CONFLICT (url) DO UPDATE SET moved_to = excluded.moved_to, moved_at = excluded.moved_at""",
@@ -138,6 +121,26 @@ class SqlStore(SubscriberTables):
                 [(url, _iso(checked_at)) for url in gone],
             )
         return counts
+
+    def _update_posts(self, updated: Iterable[Post]) -> None:
+        """Rewrite stored posts in place; an edited link that is now another post's is not kept."""
+        rows = [
+            (
+                p.url,
+                _iso(p.published),
+                json.dumps(post_to_dict(p), ensure_ascii=False),
+                p.id,
+                p.feed,
+                p.url,
+                p.id,
+            )
+            for p in updated
+        ]
+        self.db.executemany(
+            """UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?
+               AND NOT EXISTS (SELECT 1 FROM posts AS other WHERE other.url = ? AND other.id <> ?)""",
+            rows,
+        )
 
     def stored_posts(self, ids: Iterable[str]) -> dict[str, Post]:
         """The stored posts among `ids`, by id: what gather compares a feed's entries with."""
