@@ -38,8 +38,9 @@ def _as_owner(owner: str | None) -> list[str]:
 
 
 @contextmanager
-def own_cluster() -> Iterator[str]:
-    """A cluster in a temporary folder for the session; its URL (Unix socket, user postgres)."""
+def own_cluster(*, durable: bool = False) -> Iterator[str]:
+    """A cluster in a temporary folder for the session; its URL (Unix socket, user postgres).
+    Tests run it without fsync; `durable` (benchmarks) keeps PostgreSQL's defaults."""
     binaries = _binaries()
     if binaries is None:
         raise LookupError("PostgreSQL is not installed (no pg_ctl); .ci/run installs it")
@@ -55,7 +56,9 @@ def own_cluster() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses='' -k {root} -c fsync=off -c max_connections=200"
+    options = f"-c listen_addresses='' -k {root} -c max_connections=200" + (
+        "" if durable else " -c fsync=off"
+    )
     subprocess.run(
         [*run, binaries / "pg_ctl", "-D", data, "-o", options, "-w", "-l", root / "log", "start"],
         check=True,
