@@ -199,3 +199,71 @@ def test_send_records_permanent_failures_as_bounces(settings: Settings, tmp_path
     with open_store(settings.state) as store:
         (event,) = store.events(settings.list_id, JEROME)
     assert event.kind == "bounced" and event.source == "smtp" and "550" in event.detail
+
+
+def test_sendgrid_and_ses_signatures_are_verified(settings: Settings) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        ec_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(rsa_key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .sign(rsa_key, hashes.SHA256())
+    )  # fmt: skip
+    cert_url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"
+    app = ListApp(
+        settings, SECRET.encode(), clock=lambda: NOW, log=lambda _: None, webhook_secrets={"sendgrid": public}
+    )
+    app.hooks.fetch_cert = lambda url: (
+        cert.public_bytes(serialization.Encoding.PEM) if url == cert_url else b""
+    )
+    body = json.dumps([{"email": JEROME, "event": "bounce", "type": "bounce", "status": "5.1.1"}]).encode()
+    stamp = str(int(time.time()))
+    signature = base64.b64encode(ec_key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    message = json.dumps(
+        {"notificationType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": AMELIE}]}}
+    )
+    sns = {"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": message,
+           "Timestamp": "2026-11-26T06:00:00.000Z", "SignatureVersion": "2", "SigningCertURL": cert_url}  # fmt: skip
+    canonical = "".join(
+        f"{k}\n{sns[k]}\n" for k in ("Message", "MessageId", "Timestamp", "TopicArn", "Type")
+    ).encode()
+    sns["Signature"] = base64.b64encode(rsa_key.sign(canonical, padding.PKCS1v15(), hashes.SHA256())).decode()
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": signature,
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+    }
+    with serving(app) as client:
+        tampered = client.post(
+            "/webhooks/sendgrid", content=body.replace(b"5.1.1", b"5.1.2"), headers=headers
+        )
+        assert tampered.status_code == 403
+        assert (
+            client.post(
+                "/webhooks/ses", json={**sns, "Message": message.replace("amelie", "jerome")}
+            ).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                "/webhooks/ses", json={**sns, "SigningCertURL": "https://evil.example/x.pem"}
+            ).status_code
+            == 403
+        )
+        assert suppressed(settings) == frozenset()
+        assert client.post("/webhooks/sendgrid", content=body, headers=headers).status_code == 200
+        assert client.post("/webhooks/ses", json=sns).status_code == 200
+    assert suppressed(settings) == {JEROME, AMELIE}
