@@ -4,8 +4,8 @@ left. Shared by every way of delivering (files, service payloads, SMTP), so they
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from digest.models import Subscriber
@@ -58,3 +58,26 @@ def edition_rows(
 def in_segment(reader: Subscriber, segment: str | None) -> bool:
     """A segment is a tag of the list, compared without regard to case."""
     return segment is None or segment.casefold() in (tag.casefold() for tag in reader.tags)
+
+
+def with_store(rows: Iterable[Row], stored: Mapping[str, Subscriber]) -> Iterator[Row]:
+    """The CSV's rows and the store's readers as one list (docs/subscribers.md, "Which wins").
+
+    The store has the last word on anyone it knows: its status is their latest event's (a click
+    on unsubscribe, a bounce, a re-subscription), which the CSV may not say yet. A sign-up still
+    waiting for its confirmation leaves a CSV row as it is. Readers only in the store follow the
+    CSV's rows, by address. `stored` is keyed by lower-cased address.
+    """
+    seen: set[str] = set()
+    for row in rows:
+        reader = row.subscriber
+        if reader is not None:
+            address = reader.email.lower()
+            seen.add(address)
+            known = stored.get(address)
+            if known is not None and known.status not in ("", "pending", reader.status):
+                row = Row(replace(reader, status=known.status), row.rejected, row.warnings)
+        yield row
+    for address, reader in stored.items():
+        if address not in seen:
+            yield Row(reader)

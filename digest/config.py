@@ -74,6 +74,7 @@ class DeliverySettings:
     subscribers: Path
     unsubscribe_url: str = ""  # with {token}; default: <base_url>/unsubscribe/{token}
     mailto_unsubscribe: str = ""  # an address; added to List-Unsubscribe as <mailto:…> when set
+    soft_bounce_limit: int = 3  # soft bounces in a row that suppress a reader (bounces import)
     feedback_id: str = ""  # Feedback-ID header, e.g. "{week}:digest:acme:digestfr"
     dkim_selector: str = ""  # DKIM signing is on when set (key: $DIGEST_DKIM_KEY or dkim_key)
     dkim_domain: str = ""  # d= of the signature; default: the From domain
@@ -155,6 +156,7 @@ _SECTIONS: dict[str, set[str]] = {
         "dkim_domain",
         "dkim_key",
         "listmonk_lists",
+        "soft_bounce_limit",
     },
     "paths": {"templates", "state", "issues"},
 }
@@ -263,6 +265,7 @@ def _delivery(d: dict[str, Any], where: Where) -> DeliverySettings:
         dkim_domain=values.string(d, "dkim_domain", where, section, ""),
         dkim_key=where.resolve(dkim_key) if dkim_key else None,
         listmonk_lists=values.ids(d, "listmonk_lists", where, section),
+        soft_bounce_limit=max(1, values.whole(d, "soft_bounce_limit", where, section, 3)),
     )
 
 

@@ -23,6 +23,13 @@ SMTP_PASSWORD = "DIGEST_SMTP_PASSWORD"
 DKIM_KEY = "DIGEST_DKIM_KEY"
 CHROMIUM = "DIGEST_CHROMIUM"
 DATABASE_URL = "DIGEST_DATABASE_URL"
+SMTP_URL = "DIGEST_SMTP_URL"  # the web app's confirmation mails
+IMAP_PASSWORD = "DIGEST_IMAP_PASSWORD"
+WEBHOOK_SECRETS = {
+    "mailgun": "DIGEST_MAILGUN_SIGNING_KEY",
+    "sendgrid": "DIGEST_SENDGRID_PUBLIC_KEY",
+    "postmark": "DIGEST_POSTMARK_WEBHOOK_AUTH",
+}
 
 
 def system_clock() -> datetime:
@@ -38,6 +45,10 @@ class Environment:
     unsubscribe_secret: str = field(default="", repr=False)
     smtp_password: str = field(default="", repr=False)
     dkim_key: str = field(default="", repr=False)
+    database_url: str = field(default="", repr=False)  # DIGEST_DATABASE_URL: PostgreSQL, else SQLite
+    smtp_url: str = ""
+    imap_password: str = field(default="", repr=False)
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     chromium: str = ""  # DIGEST_CHROMIUM: the browser for layout checks and screenshots
     no_color: bool = False
 
@@ -52,6 +63,10 @@ class Environment:
             unsubscribe_secret=environ.get(UNSUBSCRIBE_SECRET, ""),
             smtp_password=environ.get(SMTP_PASSWORD, ""),
             dkim_key=environ.get(DKIM_KEY, ""),
+            database_url=environ.get(DATABASE_URL, ""),
+            smtp_url=environ.get(SMTP_URL, ""),
+            imap_password=environ.get(IMAP_PASSWORD, ""),
+            webhook_secrets={name: environ[var] for name, var in WEBHOOK_SECRETS.items() if environ.get(var)},
             chromium=environ.get(CHROMIUM, ""),
             no_color=bool(environ.get("NO_COLOR")),
         )

@@ -1,4 +1,4 @@
-"""The send journal: one row per (issue, list, recipient), in the state folder's SQLite file.
+"""The send journal: one row per (issue, list, recipient), in the state (SQLite or PostgreSQL).
 
 The issue is `IssueRef.journal_key`: its slug, the same for every edition of it.
 
@@ -12,14 +12,17 @@ holds the commit lock writes every pending row in one transaction and one fsync,
 workers do not queue behind one fsync each. Outcomes do not wait: they ride along with the next
 mark's transaction (or `flush`); if the process dies first, such a message is still `sending`,
 so uncertain: never sent twice. Lookups use a second connection (WAL lets it read while the
-other writes).
+other writes; PostgreSQL reads committed rows).
+
+One run at a time per state: an exclusive lock on `send.lock` in the state folder (SQLite), or a
+PostgreSQL advisory lock held by the writing connection (another machine's run is refused too).
+Each group of marks is one transaction; on PostgreSQL, `synchronous_commit` stays on.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,10 +32,11 @@ from pathlib import Path
 
 from digest.environment import Clock, system_clock
 from digest.errors import DeliveryError
+from digest.sqldb import DRIVER_ERRORS, Database, connect, state_errors
 from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalEntry, JournalKey
+from digest.store import open_store
 
 __all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "Key"]
-from digest.store import connect, database, open_store, state_errors
 
 Key = JournalKey
 Entry = JournalEntry
@@ -48,9 +52,7 @@ class _Row:
 
 
 class Journal:
-    def __init__(
-        self, connection: sqlite3.Connection, reader: sqlite3.Connection, clock: Clock = system_clock
-    ) -> None:
+    def __init__(self, connection: Database, reader: Database, clock: Clock = system_clock) -> None:
         self.db = connection
         self.reader = reader
         self.clock = clock
@@ -63,20 +65,21 @@ class Journal:
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path, *, clock: Clock = system_clock) -> Iterator[Journal]:
-        """The journal of `state_dir`, held by this process alone while the block runs."""
-        with open_store(state_dir):
+    def open(
+        cls, state_dir: Path, *, clock: Clock = system_clock, database_url: str = ""
+    ) -> Iterator[Journal]:
+        """The journal of `state_dir` (or `database_url`), held by this run alone while the block runs."""
+        with open_store(state_dir, database_url):
             pass  # creates the file and applies migrations, 0003_sends among them
-        with _exclusive(state_dir / "send.lock"), state_errors(database(state_dir)):
-            writer = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
-            reader = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
+        with _exclusive(state_dir, database_url) as writer:
+            reader = connect(state_dir, database_url)
             try:
-                writer.execute("PRAGMA synchronous = FULL")  # every commit fsynced
-                journal = cls(writer, reader, clock)
-                yield journal
-                journal.flush()
+                with state_errors(writer.where):
+                    writer.set_durable(True)  # every commit on disk before DATA ends
+                    journal = cls(writer, reader, clock)
+                    yield journal
+                    journal.flush()
             finally:
-                writer.close()
                 reader.close()
 
     def get(self, key: Key) -> Entry | None:
@@ -127,35 +130,35 @@ class Journal:
     def _write(self, rows: list[_Row]) -> None:
         now = self.clock().astimezone(UTC).isoformat(timespec="seconds")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(
-                """INSERT INTO sends (issue, list_id, recipient, message_id, state, attempts, reply, updated_at)
+            with self.db.transaction():
+                self._upsert(rows, now)
+        except DRIVER_ERRORS as exc:
+            raise DeliveryError(
+                f"cannot write the send journal: {exc}",
+                hint="is the state folder writable and its disk full? is the database up?",
+            ) from exc
+
+    def _upsert(self, rows: list[_Row], now: str) -> None:
+        self.db.executemany(
+            """INSERT INTO sends (issue, list_id, recipient, message_id, state, attempts, reply, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (issue, list_id, recipient) DO UPDATE SET
                    message_id = excluded.message_id, state = excluded.state, reply = excluded.reply,
-                   attempts = attempts + excluded.attempts, updated_at = excluded.updated_at""",
-                [
-                    (
-                        r.key.issue,
-                        r.key.list_id,
-                        r.key.recipient,
-                        r.message_id,
-                        r.state,
-                        r.attempt,
-                        r.reply,
-                        now,
-                    )
-                    for r in rows
-                ],
-            )
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise DeliveryError(
-                f"cannot write the send journal: {exc}",
-                hint="is the state folder writable and its disk full?",
-            ) from exc
+                   attempts = sends.attempts + excluded.attempts, updated_at = excluded.updated_at""",
+            [
+                (
+                    r.key.issue,
+                    r.key.list_id,
+                    r.key.recipient,
+                    r.message_id,
+                    r.state,
+                    r.attempt,
+                    r.reply,
+                    now,
+                )
+                for r in rows
+            ],
+        )
 
     def uncertain(self, issue: str, list_id: str) -> list[str]:
         with self._read:
@@ -167,8 +170,29 @@ class Journal:
 
 
 @contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Two `digest send` runs on one state folder could each send a message the other is sending."""
+def _exclusive(state_dir: Path, database_url: str) -> Iterator[Database]:
+    """Two `digest send` runs on one state could each send a message the other is sending: the
+    writing connection, once this run alone holds the state's send lock."""
+    writer = connect(state_dir, database_url)
+    try:
+        if writer.postgres:
+            with state_errors(writer.where):
+                held = writer.try_session_lock("digest send")
+            if not held:
+                raise DeliveryError(
+                    f"another `digest send` is running with the database {writer.where}",
+                    hint="wait for it to finish; a crashed run releases the lock when its connection drops",
+                )
+            yield writer
+            return
+        with _file_lock(state_dir / "send.lock"):
+            yield writer
+    finally:
+        writer.close()  # closing releases PostgreSQL's session lock
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

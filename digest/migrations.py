@@ -7,9 +7,9 @@ next run tries it again. A new migration goes at the end; a released one is neve
 
 from __future__ import annotations
 
-import sqlite3
-
+from digest.environment import system_clock
 from digest.errors import StateError
+from digest.sqldb import DRIVER_ERRORS, Database
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -90,43 +90,76 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # looked sent. Existing rows keep their meaning: a week's slug is the week.
         "ALTER TABLE sends RENAME COLUMN week TO issue;",
     ),
+    (
+        "0007_subscribers_and_events",
+        # The list as a service: each reader's current status (the latest event's) beside the
+        # history of events that made it. The unsubscribes recorded so far become events.
+        """
+        CREATE TABLE subscribers (
+            list_id TEXT NOT NULL,
+            email TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            locale TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            fields TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            soft_bounces INTEGER NOT NULL DEFAULT 0,
+            applied_at TEXT,
+            PRIMARY KEY (list_id, email)
+        );
+        CREATE INDEX subscribers_status ON subscribers (list_id, status);
+        CREATE TABLE subscriber_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            list_id TEXT NOT NULL,
+            email TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX subscriber_events_email ON subscriber_events (list_id, email);
+        CREATE INDEX sends_message_id ON sends (message_id);
+        INSERT INTO subscribers (list_id, email, status, changed_at, applied_at)
+            SELECT list_id, email, 'unsubscribed', requested_at, applied_at FROM unsubscribes;
+        INSERT INTO subscriber_events (list_id, email, kind, at, source)
+            SELECT list_id, email, 'unsubscribed', requested_at, via FROM unsubscribes ORDER BY requested_at;
+        DROP TABLE unsubscribes;
+        """,
+    ),
 )
 
 
-def migrate(connection: sqlite3.Connection) -> None:
+def migrate(db: Database) -> None:
     """Apply the missing migrations in order, each in one transaction with its record.
 
-    SQLite's schema changes are transactional, so a migration that fails (a full disk, a crash)
-    leaves the previous version whole, and the next run tries it again.
+    Both backends change their schema in transactions, so a migration that fails (a full disk, a
+    crash) leaves the previous version whole, and the next run tries it again. Processes starting
+    at once take turns (the transaction's lock), and each checks again what is done once it holds it.
     """
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    connection.commit()
-    done = {name for (name,) in connection.execute("SELECT name FROM migrations")}
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    except DRIVER_ERRORS as exc:
+        if "already exists" not in str(exc):  # PostgreSQL: two processes creating it at once
+            raise
+    done = {name for (name,) in db.execute("SELECT name FROM migrations")}
     for name, script in MIGRATIONS:
         if name not in done:
-            _apply(connection, name, script)
+            _apply(db, name, script)
 
 
-def _apply(connection: sqlite3.Connection, name: str, script: str) -> None:
-    previous, connection.isolation_level = connection.isolation_level, None  # we say BEGIN and COMMIT
+def _apply(db: Database, name: str, script: str) -> None:
     try:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with db.transaction(lock="digest migrations"):
+            if db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                return  # another process applied it while this one waited
             for statement in filter(str.strip, script.split(";")):
-                connection.execute(statement)
-            connection.execute(
-                "INSERT INTO migrations VALUES (?, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))", (name,)
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO migrations VALUES (?, ?)", (name, system_clock().isoformat(timespec="seconds"))
             )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    except sqlite3.Error as exc:
+    except DRIVER_ERRORS as exc:
         raise StateError(
             f"cannot upgrade the state database to {name}: {exc}",
             hint="the previous version is intact; free disk space or fix permissions, then run again",
         ) from exc
-    finally:
-        connection.isolation_level = previous

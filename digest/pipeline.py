@@ -16,7 +16,7 @@ from digest import archive as archive_stage
 from digest import exports, layout
 from digest import gather as gather_stage
 from digest import preview as preview_stage
-from digest.audience import edition_rows
+from digest.audience import edition_rows, with_store
 from digest.check import Documents, Finding, check_issue
 from digest.config import Settings, load_settings
 from digest.deliver import Prepared, Sender, Template, prepare
@@ -27,7 +27,7 @@ from digest.i18n import translate
 from digest.identity import IssueRef
 from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
 from digest.journal import Journal
-from digest.models import FeedReport, Issue, RenderedIssue
+from digest.models import FeedReport, Issue, RenderedIssue, Subscriber
 from digest.newsletter import relative_config, scaffold
 from digest.render import render_issue
 from digest.selection import Editorial, build_issue, choose_posts, choose_window, week_of
@@ -78,7 +78,7 @@ def gather(
     retry_gone: bool = False,
 ) -> list[FeedReport]:
     """Fetch every feed into the store; `retry_gone` first clears the marks left by 410 answers."""
-    with open_store(settings.state) as store:
+    with open_store(settings.state, env.database_url) as store:
         if retry_gone:
             store.clear_gone(feed.url for feed in settings.feeds)
         return gather_stage.gather_feeds(settings.feeds, store, now=env.now, on_done=on_done)
@@ -107,7 +107,7 @@ def build(
     """Select the posts of a week (or of --since/--until) and render every edition of the issue
     into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language)."""
     window = choose_window(settings.zone, now=env.now, week=week, since=since, until=until)
-    with open_store(settings.state) as store:
+    with open_store(settings.state, env.database_url) as store:
         candidates = store.posts_between(window.start, window.end)
     news = editorial(settings)
     choice = choose_posts(candidates, news, window_end=window.end, pins=pins, drops=drops)
@@ -138,7 +138,7 @@ def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environmen
     """The issue's number: given once, at its first build, and kept; a new store continues the
     series found in the issues folder."""
     known = numbers_in(issues_dir)
-    with open_store(settings.state) as store:
+    with open_store(settings.state, env.database_url) as store:
         return store.issue_number(
             ref.slug, env.now, known=known.get(ref.slug), floor=max(known.values(), default=0)
         )
@@ -253,12 +253,12 @@ def export(
     editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
     signer = _signer(settings, env, editions[main].domain) if fmt in ("eml", "mbox") else None
-    unsubscribed = _unsubscribed(settings)
+    unsubscribed, stored = _from_store(settings, env)
     totals = [
         exports.export(
             fmt,
             prepared,
-            _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
+            _readers(subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment),
             out if locale == main else out / locale,
             sign=signer.sign if signer else None,
             listmonk_lists=settings.delivery.listmonk_lists,
@@ -294,12 +294,14 @@ def send(
     editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
     signer = _signer(settings, env, editions[main].domain)
-    unsubscribed = _unsubscribed(settings)
-    with Journal.open(settings.state, clock=env.clock) as journal:
+    unsubscribed, stored = _from_store(settings, env)
+    with Journal.open(settings.state, clock=env.clock, database_url=env.database_url) as journal:
         reports = [
             send_issue(
                 prepared,
-                _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
+                _readers(
+                    subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment
+                ),
                 target,
                 journal,
                 options,
@@ -309,7 +311,27 @@ def send(
             )
             for locale, prepared in editions.items()
         ]
-    return combine(reports)
+    report = combine(reports)
+    _record_bounces(settings, env, report)
+    return report
+
+
+def _record_bounces(settings: Settings, env: Environment, report: SendReport) -> None:
+    """Permanent failures (the server's 5xx for a recipient) become `bounced` events: the same
+    dead address is not mailed again next week. Failures of our own (no SMTPUTF8) are not bounces."""
+    permanent = [o for o in report.failed if o.reply[:1] == "5"]
+    if not permanent or report.dry_run:
+        return
+    with open_store(settings.state, env.database_url) as store:
+        for outcome in permanent:
+            store.record_event(
+                settings.list_id,
+                outcome.recipient,
+                "bounced",
+                env.clock(),
+                "smtp",
+                detail=outcome.reply[:300],
+            )
 
 
 def _prepare_editions(issue_dir: Path, settings: Settings, secret: str) -> dict[str, Prepared]:
@@ -329,19 +351,29 @@ def _prepare_editions(issue_dir: Path, settings: Settings, secret: str) -> dict[
 
 
 def _readers(
-    path: Path, locale: str, main: str, editions: dict[str, Prepared], segment: str | None
+    path: Path,
+    stored: dict[str, Subscriber],
+    locale: str,
+    main: str,
+    editions: dict[str, Prepared],
+    segment: str | None,
 ) -> Iterator[Row]:
-    return edition_rows(read_subscribers(path, default_locale=main), locale, main, editions, segment)
+    """The CSV (when there is one: a list kept only in the store needs none) and the store's
+    readers, the store's status winning for those it knows (`audience.with_store`)."""
+    csv_rows = read_subscribers(path, default_locale=main) if path.exists() or not stored else iter(())
+    return edition_rows(with_store(csv_rows, stored), locale, main, editions, segment)
 
 
 def _signer(settings: Settings, env: Environment, domain: str) -> Signer | None:
     return load_signer(settings.delivery, domain, key_text=env.dkim_key, source=str(settings.path))
 
 
-def _unsubscribed(settings: Settings) -> frozenset[str]:
-    """Who left through the unsubscribe link, even if the CSV does not say so yet."""
-    with open_store(settings.state) as store:
-        return store.unsubscribed(settings.list_id)
+def _from_store(settings: Settings, env: Environment) -> tuple[frozenset[str], dict[str, Subscriber]]:
+    """Who left (unsubscribed, bounced, complained), even if the CSV does not say so yet, and
+    every reader the store knows, by lower-cased address."""
+    with open_store(settings.state, env.database_url) as store:
+        readers = {reader.email.lower(): reader for reader in store.subscribers(settings.list_id)}
+        return store.unsubscribed(settings.list_id), readers
 
 
 @dataclass(frozen=True)
@@ -356,7 +388,7 @@ def demo(out: Path, env: Environment) -> Demo:
     """The whole pipeline, offline, on the bundled samples, in the most recent week they cover."""
     settings = load_settings(scaffold(out, force=True))
     reports = gather(settings, env)
-    with open_store(settings.state) as store:
+    with open_store(settings.state, env.database_url) as store:
         latest = store.latest_published()
     if latest is None:
         raise NothingToPublish("the bundled sample feeds gave no posts")

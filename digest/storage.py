@@ -7,13 +7,13 @@ a weekly job on different machines) implements the same methods without changing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from digest.models import Post
+from digest.models import Post, Subscriber
 
 SENDING, SENT, FAILED, DEFERRED = "sending", "sent", "failed", "deferred"  # a journal row's states
 
@@ -76,7 +76,83 @@ class SuppressionStore(Protocol):
     def mark_unsubscribes_applied(self, list_id: str, emails: Iterable[str], at: datetime) -> None: ...
 
 
-class Store(FeedStore, PostStore, IssueStore, SuppressionStore, Protocol):
+# A reader's history: each event's kind, and the status it leaves them in (`status_after`).
+EVENTS = ("subscribed", "confirmed", "unsubscribed", "bounced", "complained", "imported")
+SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained", "cleaned"})  # never mailed
+IMPORTED_STATUSES = ("active", "unsubscribed", "bounced", "cleaned", "complained")
+_EVENT_STATUS = {
+    "subscribed": "pending",  # until the confirmation link is followed: nobody is mailed before
+    "confirmed": "active",
+    "unsubscribed": "unsubscribed",
+    "bounced": "bounced",
+    "complained": "complained",
+}
+
+
+def status_after(before: str | None, kind: str, detail: str = "") -> str:
+    """The status an event leaves a reader in: the event's own (an import's is the row's status,
+    in `detail`). A sign-up is only a request until it is confirmed: it neither takes an active
+    reader off the list nor brings back one who left (their status stays; the event is history)."""
+    if kind == "imported":  # an old export never re-activates someone who left: only they can
+        status = detail if detail in IMPORTED_STATUSES else "active"
+        return before if before in SUPPRESSED and status == "active" else status
+    if kind == "subscribed" and before not in (None, "", "pending"):
+        return before
+    return _EVENT_STATUS[kind]
+
+
+@dataclass(frozen=True)
+class Change:
+    email: str
+    before: str | None  # None: the address was not in the store
+    after: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a reader told us about themselves (sign-up form, import row)."""
+
+    name: str = ""
+    locale: str = ""
+    tags: tuple[str, ...] = ()
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscriberEvent:
+    email: str
+    kind: str
+    at: datetime
+    source: str  # web, one-click, import:<file>, dsn, arf, ses, sendgrid, mailgun, postmark, smtp…
+    detail: str = ""
+
+
+class SubscriberStore(Protocol):
+    """The list as the store holds it: readers, their status and the events that made it."""
+
+    def record_event(
+        self,
+        list_id: str,
+        email: str,
+        kind: str,
+        at: datetime,
+        source: str,
+        *,
+        detail: str = "",
+        profile: Profile | None = None,
+    ) -> Change: ...
+    def soft_bounce(
+        self, list_id: str, email: str, at: datetime, source: str, *, detail: str = "", limit: int = 3
+    ) -> Change | None: ...
+    def save_preferences(self, list_id: str, email: str, *, locale: str, tags: Iterable[str]) -> None: ...
+    def subscriber(self, list_id: str, email: str) -> Subscriber | None: ...
+    def subscribers(self, list_id: str) -> Iterator[Subscriber]: ...
+    def statuses(self, list_id: str) -> dict[str, str]: ...
+    def events(self, list_id: str, email: str | None = None) -> list[SubscriberEvent]: ...
+    def recipient_of(self, message_id: str) -> tuple[str, str] | None: ...
+
+
+class Store(FeedStore, PostStore, IssueStore, SuppressionStore, SubscriberStore, Protocol):
     """The whole state but the send journal."""
 
 

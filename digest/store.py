@@ -1,33 +1,36 @@
-"""The local SQLite state: feed cache, posts, sends journal.
+"""The state: feed cache, posts, issue numbers, subscribers and their events.
 
+One implementation for both backends (`sqldb.Database`: SQLite in the state folder, or
+PostgreSQL with `DIGEST_DATABASE_URL`); the SQL is the same, the few differences are sqldb's.
 Posts are stored as JSON of the `Post` dataclass beside the columns queries need. Schema
 changes are ordered, named migrations recorded in the `migrations` table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from digest.errors import StateError
 from digest.migrations import migrate
 from digest.models import Post
 from digest.serial import post_from_dict, post_to_dict
+from digest.sqldb import DRIVER_ERRORS, Database, connect, sqlite_file, state_errors
 from digest.storage import FeedCache, Store
+from digest.store_subscribers import SubscriberTables
 
-__all__ = ["FeedCache", "SqliteStore", "open_store", "post_from_dict", "post_to_dict"]
+__all__ = ["FeedCache", "SqlStore", "SqliteStore", "open_store", "post_from_dict", "post_to_dict"]
 
 
-class SqliteStore:
-    """A thin wrapper over one SQLite connection; every write is its own transaction."""
+class SqlStore(SubscriberTables):
+    """A thin wrapper over one connection; every write is its own transaction."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.db = connection
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def feed_cache(self, url: str) -> FeedCache:
         row = self.db.execute("SELECT etag, last_modified FROM feeds WHERE url = ?", (url,)).fetchone()
@@ -65,7 +68,7 @@ class SqliteStore:
     def clear_gone(self, urls: Iterable[str]) -> list[str]:
         """Remove the gone mark of these feeds; return those that had one."""
         cleared = [url for url in urls if self.gone_since(url)]
-        with self.db:
+        with self.db.transaction():
             self.db.executemany("UPDATE feed_state SET gone_at = NULL WHERE url = ?", [(u,) for u in cleared])
         return cleared
 
@@ -87,32 +90,26 @@ class SqliteStore:
         more time syncing than fetching. Returns how many posts of each of `feeds` were new.
         """
         counts = []
-        with self.db:
+        with self.db.transaction():
             for url, title, cache, posts in feeds:
-                before = self.db.total_changes
                 rows = [
                     (p.id, p.url, p.feed, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False))
                     for p in posts
                 ]
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)",
-                    rows,
+                counts.append(
+                    self.db.executemany(
+                        """INSERT INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)
+                           ON CONFLICT DO NOTHING""",
+                        rows,
+                    )
                 )
-                counts.append(self.db.total_changes - before)
                 self.db.execute(
                     """INSERT INTO feeds (url, title, etag, last_modified, checked_at) VALUES (?, ?, ?, ?, ?)
                        ON CONFLICT (url) DO UPDATE SET title = excluded.title, etag = excluded.etag,
                        last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
                     (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
                 )
-            # OR IGNORE: an edited link may now be another post's; that edit is not kept.
-            edits = [
-                (p.url, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False), p.id, p.feed)
-                for p in updated
-            ]
-            self.db.executemany(
-                "UPDATE OR IGNORE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?", edits
-            )
+            self._update_posts(updated)
             self.db.executemany(
                 """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)
                    ON CONFLICT (url) DO UPDATE SET moved_to = excluded.moved_to, moved_at = excluded.moved_at""",
@@ -124,6 +121,26 @@ class SqliteStore:
                 [(url, _iso(checked_at)) for url in gone],
             )
         return counts
+
+    def _update_posts(self, updated: Iterable[Post]) -> None:
+        """Rewrite stored posts in place; an edited link that is now another post's is not kept."""
+        rows = [
+            (
+                p.url,
+                _iso(p.published),
+                json.dumps(post_to_dict(p), ensure_ascii=False),
+                p.id,
+                p.feed,
+                p.url,
+                p.id,
+            )
+            for p in updated
+        ]
+        self.db.executemany(
+            """UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?
+               AND NOT EXISTS (SELECT 1 FROM posts AS other WHERE other.url = ? AND other.id <> ?)""",
+            rows,
+        )
 
     def stored_posts(self, ids: Iterable[str]) -> dict[str, Post]:
         """The stored posts among `ids`, by id: what gather compares a feed's entries with."""
@@ -143,43 +160,11 @@ class SqliteStore:
         The database stays intact whatever happens; a power cut may only undo the last commits,
         and gathered posts are fetched again by the next run (their ETags roll back with them).
         """
-        (before,) = self.db.execute("PRAGMA synchronous").fetchone()
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        before = self.db.set_durable(False)
         try:
             yield
         finally:
-            self.db.execute(f"PRAGMA synchronous = {int(before)}")
-
-    # Unsubscribes (0004): one row per list and lower-cased address, recorded by the unsubscribe
-    # app; `applied_at` is set once `subscribers apply-unsubscribes` has written it to the CSV.
-
-    def record_unsubscribe(self, list_id: str, email: str, at: datetime, via: str) -> bool:
-        """Record that `email` left `list_id`; False when it had already (the first time is kept)."""
-        with self.db:
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO unsubscribes (list_id, email, requested_at, via) VALUES (?, ?, ?, ?)",
-                (list_id, email.lower(), _iso(at), via),
-            )
-        return cursor.rowcount == 1
-
-    def is_unsubscribed(self, list_id: str, email: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM unsubscribes WHERE list_id = ? AND email = ?", (list_id, email.lower())
-        ).fetchone()
-        return row is not None
-
-    def unsubscribed(self, list_id: str, *, pending_only: bool = False) -> frozenset[str]:
-        """Lower-cased addresses unsubscribed from `list_id` (only those not yet in the CSV)."""
-        query = "SELECT email FROM unsubscribes WHERE list_id = ?"
-        query += " AND applied_at IS NULL" if pending_only else ""
-        return frozenset(email for (email,) in self.db.execute(query, (list_id,)))
-
-    def mark_unsubscribes_applied(self, list_id: str, emails: Iterable[str], at: datetime) -> None:
-        with self.db:
-            self.db.executemany(
-                "UPDATE unsubscribes SET applied_at = ? WHERE list_id = ? AND email = ?",
-                [(_iso(at), list_id, email.lower()) for email in emails],
-            )
+            self.db.restore_durable(before)
 
     # Issues (0005): each issue's number, given once at its first build and kept for good.
 
@@ -188,7 +173,7 @@ class SqliteStore:
         issue.json, when the store is newer than the issue), else one more than any so far and
         than `floor` (the highest number found in the issues folder, so that a fresh store
         continues the series)."""
-        with self.db:
+        with self.db.transaction(lock="digest issues"):
             row = self.db.execute("SELECT number FROM issues WHERE slug = ?", (slug,)).fetchone()
             if row:
                 return int(row[0])
@@ -208,69 +193,56 @@ class SqliteStore:
         return {slug: number for slug, number in self.db.execute("SELECT slug, number FROM issues")}
 
 
-@contextmanager
-def open_store(state_dir: Path) -> Iterator[Store]:
-    """The store of `state_dir`, migrated to the current schema.
+SqliteStore = SqlStore  # the name it had when SQLite was the only backend
 
-    Every `sqlite3` error raised while the block runs (a corrupt or locked file, a full disk, a
-    read-only folder) becomes one `StateError` naming the file and what to do.
+
+@contextmanager
+def open_store(state_dir: Path, database_url: str = "") -> Iterator[Store]:
+    """The store of `state_dir` (or of `database_url`, PostgreSQL), migrated to the current schema.
+
+    Every driver error raised while the block runs (a corrupt or locked file, a full disk, a
+    read-only folder, a server gone) becomes one `StateError` naming the database and what to do.
     """
-    path = database(state_dir)
-    with state_errors(path):
-        connection = connect(state_dir)
-        try:
-            migrate(connection)
-            yield SqliteStore(connection)
-        finally:
-            connection.close()
+    db = connect(state_dir, database_url)
+    try:
+        with state_errors(db.where):
+            migrate(db)
+            yield SqlStore(db)
+    finally:
+        db.close()
+
+
+class StorePool:
+    """A long-running server's stores: one connection per thread, opened on first use and kept
+    (a connection per request would cost more than the request); `reset` drops a broken one."""
+
+    def __init__(self, state_dir: Path, database_url: str = "") -> None:
+        self.state_dir, self.database_url = state_dir, database_url
+        self._local = threading.local()
+        self._migrated = False
+
+    def get(self) -> SqlStore:
+        store: SqlStore | None = getattr(self._local, "store", None)
+        if store is None:
+            db = connect(self.state_dir, self.database_url)
+            if not self._migrated:
+                with state_errors(db.where):
+                    migrate(db)
+                self._migrated = True
+            store = self._local.store = SqlStore(db)
+        return store
+
+    def reset(self) -> None:
+        store: SqlStore | None = getattr(self._local, "store", None)
+        self._local.store = None
+        if store is not None:
+            with contextlib.suppress(*DRIVER_ERRORS):
+                store.db.close()
 
 
 def database(state_dir: Path) -> Path:
-    """The SQLite file; the send journal opens its own connection to it (shared by its threads)."""
-    return state_dir / "digest.sqlite3"
-
-
-def connect(state_dir: Path, **options: Any) -> sqlite3.Connection:
-    """A connection in WAL mode to the state file, creating the folder first."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(
-            f"cannot create the state folder {state_dir}: {exc.strerror or exc}",
-            hint="make it writable, or choose another with --state or DIGEST_STATE",
-        ) from exc
-    connection: sqlite3.Connection = sqlite3.connect(database(state_dir), **options)
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-    except sqlite3.Error:
-        connection.close()
-        raise
-    return connection
-
-
-@contextmanager
-def state_errors(path: Path) -> Iterator[None]:
-    """Turn a `sqlite3` error into a `StateError` that names the file and the way out."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StateError(f"state database {path}: {exc}", hint=_state_hint(str(exc), path)) from exc
-
-
-def _state_hint(problem: str, path: Path) -> str:
-    problem = problem.lower()
-    if "not a database" in problem or "malformed" in problem:
-        return (
-            f"the file is damaged: move it aside (e.g. to {path.name}.broken) and run `digest gather` again; "
-            "the send journal in it is lost, so check what was sent before sending again"
-        )
-    if "locked" in problem or "busy" in problem:
-        return "another digest command is using it: wait for it to finish, then run this one again"
-    if "readonly" in problem or "read-only" in problem or "unable to open" in problem:
-        return "the state folder must be writable: fix its permissions, or choose another with --state or DIGEST_STATE"
-    if "disk" in problem or "full" in problem:
-        return "free some disk space, then run the command again"
-    return "check the state folder (--state or DIGEST_STATE), then run the command again"
+    """The SQLite file of a state folder."""
+    return sqlite_file(state_dir)
 
 
 def _iso(moment: datetime) -> str:

@@ -257,7 +257,9 @@ class _StatusEditor:
         address = self._address(values)
         if address is None or address not in self.addresses or len(values) != self.layout.width:
             return self._unchanged(record)
-        current = values[self.status].strip().lower() if not self.append else self.layout.implied_status
+        current = (
+            values[self.status].strip().lower() if not self.append else self.layout.implied_status(values)
+        )
         if current in (self.word, "unsubscribed"):
             already.add(address)
             return self._unchanged(record)

@@ -106,7 +106,16 @@ class Layout:
     # The columns that reach a message, checked for control characters. Mailchimp's bookkeeping
     # columns (NOTES may hold line breaks) and listmonk's uuid/dates never do, so are not.
     used: tuple[int, ...]
-    implied_status: str = ""  # Mailchimp's unsubscribed/cleaned exports say so by their columns
+    # Mailchimp's unsubscribed and cleaned exports say so by a date in UNSUB_TIME or CLEAN_TIME;
+    # its subscribed export may carry the same columns, empty: each row is read by its own cells.
+    implied: tuple[tuple[int, str], ...] = ()
+
+    def implied_status(self, values: tuple[str, ...] = ()) -> str:
+        """The status the row's Mailchimp date columns give ("" when none is filled in)."""
+        for index, status in self.implied:
+            if index < len(values) and values[index].strip():
+                return status
+        return ""
 
     def value(self, values: tuple[str, ...], role: str) -> str:
         index = self.roles.get(role)
@@ -142,6 +151,7 @@ _OUR_COLUMNS = frozenset({"email", "name", "locale", "status", "tags"})
 def make_layout(header: tuple[str, ...], path: Path, fmt: str | None = None) -> Layout:
     """What each column of `header` means in `fmt` (detected when None); one error when unusable."""
     keys = [header_key(name) for name in header]
+    _refuse_twice(keys, header, path)
     fmt = fmt or detect_format(keys)
     system = {"mailchimp": _MAILCHIMP_SYSTEM, "listmonk": _LISTMONK_SYSTEM}.get(fmt, frozenset())
     roles: dict[str, int] = {}
@@ -166,14 +176,25 @@ def make_layout(header: tuple[str, ...], path: Path, fmt: str | None = None) -> 
         roles=MappingProxyType(roles),
         fields=tuple(fields.items()),
         used=tuple(sorted({*roles.values(), *fields.values()})),
-        implied_status=_implied_status(keys) if fmt == "mailchimp" else "",
+        implied=_implied(keys) if fmt == "mailchimp" else (),
     )
 
 
-def _implied_status(keys: list[str]) -> str:
-    if "clean_time" in keys:
-        return "cleaned"
-    return "unsubscribed" if "unsub_time" in keys else ""
+def _implied(keys: list[str]) -> tuple[tuple[int, str], ...]:
+    marks = {"clean_time": "cleaned", "unsub_time": "unsubscribed"}
+    return tuple((keys.index(key), status) for key, status in marks.items() if key in keys)
+
+
+def _refuse_twice(keys: list[str], header: tuple[str, ...], path: Path) -> None:
+    """A column named twice (case and spacing aside) is ambiguous, whatever it is for."""
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key and key in first:
+            raise SubscriberError(
+                f"{path}: line 1: columns {first[key] + 1} and {index + 1} are both {header[index].strip()!r}",
+                hint="rename or remove one of them",
+            )
+        first.setdefault(key, index)
 
 
 def _no_email_column(header: tuple[str, ...], path: Path) -> None:
@@ -191,7 +212,7 @@ def status_of(layout: Layout, values: tuple[str, ...]) -> tuple[str, str]:
     when the value is read with a meaning it does not quite have ("" when none)."""
     raw = layout.value(values, "status").lower()
     if not raw:
-        return layout.implied_status or "active", ""
+        return layout.implied_status(values) or "active", ""
     words = STATUS_WORDS[layout.format]
     if raw not in words:
         known = ", ".join(sorted(words))

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from email_validator import EmailNotValidError
 
@@ -184,6 +185,16 @@ def read_subscribers(path: Path, *, default_locale: str, fmt: str | None = None)
             yield row
         if not rows:
             _no_rows(path)
+
+
+def csv_members(settings: Any) -> frozenset[str]:
+    """The CSV list's addresses (lower-cased), or none when the list is kept only in the store."""
+    path = settings.delivery.subscribers
+    return (
+        frozenset(addresses(path, default_locale=settings.newsletter.locale))
+        if path.exists()
+        else frozenset()
+    )
 
 
 def addresses(path: Path, *, default_locale: str) -> dict[str, str]:

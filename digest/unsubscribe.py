@@ -23,7 +23,6 @@ import email.policy
 import html
 import os
 import re
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -39,12 +38,15 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from digest.config import LOCALES, Settings, load_settings
 from digest.environment import Environment
 from digest.errors import ConfigError, DigestError, SubscriberError
-from digest.store import open_store
+from digest.sqldb import DRIVER_ERRORS
+from digest.storage import Store
+from digest.store import StorePool
 from digest.subscribers import addresses
 from digest.tokens import signing_secret, verify_token
 
 CONFIG_ENV = "DIGEST_CONFIG"  # where `create_app` finds digest.toml under a production server
 MAX_BODY = 8192
+UNAVAILABLE: tuple[type[Exception], ...] = (DigestError, OSError, *DRIVER_ERRORS)  # answered 503
 _LOGGED_TOKEN = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{24}")  # a signature is 24 characters
 
 
@@ -126,7 +128,7 @@ PAGES: dict[str, dict[str, str]] = {
     },
 }
 
-_STYLE = """
+STYLE = """
 body{margin:0;font:1.0625rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 background:#fff;color:#1a1a1a}
 main{max-width:34rem;margin:10vh auto;padding:0 1.25rem}
@@ -153,7 +155,7 @@ def page(locale: str, kind: str, *, newsletter: str, address: str = "", button: 
         f'<!doctype html>\n<html lang="{locale}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n<body><main><h1>{html.escape(title)}</h1>"
+        f"<style>{STYLE}</style></head>\n<body><main><h1>{html.escape(title)}</h1>"
         f"<p>{words[f'{kind}_text'].format(**values)}</p>{form}</main></body></html>\n"
     ).encode()
 
@@ -191,6 +193,7 @@ class UnsubscribeApp:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        database_url: str = "",
     ) -> None:
         path = urlsplit(settings.unsubscribe_url).path
         if path.count("{token}") != 1:
@@ -205,10 +208,21 @@ class UnsubscribeApp:
         self.book = AddressBook(settings.delivery.subscribers, settings.newsletter.locale)
         self.clock = clock
         self.log = log
+        self.stores = StorePool(settings.state, database_url)  # one connection per server thread
 
     def load(self) -> None:
-        """Read the list now, not on the first click; raises `SubscriberError` if it cannot be read."""
-        self.book.locale_of("")
+        """Read the list now, not on the first click; raises `SubscriberError` if it cannot be read
+        (a list kept only in the store needs no CSV)."""
+        if self.book.path.exists() or not self.stores.get().statuses(self.list_id):
+            self.book.locale_of("")
+
+    def locale_of(self, store: Store, address: str) -> str | None:
+        """The reader's locale, from the CSV or the store; None when neither knows the address."""
+        found = self.book.locale_of(address) if self.book.path.exists() else None
+        if found is None:
+            reader = store.subscriber(self.list_id, address)
+            found = (reader.locale or self.settings.newsletter.locale) if reader else None
+        return found
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self.respond(environ)
@@ -231,28 +245,28 @@ class UnsubscribeApp:
         if address is None:
             return self._page("400 Bad Request", language, "invalid")
         try:
-            locale = self.book.locale_of(address)
+            store = self.stores.get()
+            locale = self.locale_of(store, address)
             if locale is None:
                 return self._page("404 Not Found", language, "unknown")
             if method == "POST":
-                return self._unsubscribe(environ, address, locale)
-            with open_store(self.settings.state) as store:
-                done = store.is_unsubscribed(self.list_id, address)
-        except (DigestError, OSError, sqlite3.Error) as exc:
+                return self._unsubscribe(environ, store, address, locale)
+            done = store.is_unsubscribed(self.list_id, address)
+        except UNAVAILABLE as exc:
+            self.stores.reset()
             self.log(f"unsubscribe: cannot answer now: {exc}")
             return self._page("503 Service Unavailable", language, "unavailable", (("Retry-After", "120"),))
         kind = "already" if done else "confirm"
         return self._page("200 OK", locale, kind, address=address, button=not done)
 
-    def _unsubscribe(self, environ: WSGIEnvironment, address: str, locale: str) -> Response:
+    def _unsubscribe(self, environ: WSGIEnvironment, store: Store, address: str, locale: str) -> Response:
         length = _content_length(environ)
         if length > MAX_BODY:
             return Response("413 Content Too Large", b"")
         body = environ["wsgi.input"].read(length) if length else b""
         if not one_click(body, environ.get("CONTENT_TYPE", "")):
             return self._page("400 Bad Request", locale, "missing", address=address)
-        with open_store(self.settings.state) as store:
-            new = store.record_unsubscribe(self.list_id, address, self.clock(), via="one-click")
+        new = store.record_unsubscribe(self.list_id, address, self.clock(), via="one-click")
         return self._page("200 OK", locale, "done" if new else "already", address=address)
 
     def _page(
@@ -340,6 +354,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> UnsubscribeApp:
     variables = os.environ if environ is None else environ
     env = Environment.read(variables)
     settings = load_settings(Path(variables.get(CONFIG_ENV, "digest.toml")), state=env.state)
-    app = UnsubscribeApp(settings, signing_secret(env.unsubscribe_secret))
+    app = UnsubscribeApp(settings, signing_secret(env.unsubscribe_secret), database_url=env.database_url)
     app.load()
     return app

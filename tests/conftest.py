@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from digest.newsletter import scaffold
 from digest.pipeline import sender
 from digest.render import render_issue
 from tests.factories import issue_of
+from tests.pgserver import fresh_schema, server_or_skip
 
 GOLDEN = Path(__file__).parent / "golden"
 SECRET = "test-secret"  # DIGEST_UNSUBSCRIBE_SECRET in tests
@@ -130,3 +131,17 @@ def copy_sample(tmp_path: Path, samples: Path) -> Callable[[str], Path]:
         return target
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL for the session (tests/pgserver.py), or a skip naming why there is none."""
+    yield from server_or_skip(request)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Run a test on both backends: "" (SQLite in the state folder) or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return ""
+    return fresh_schema(request.getfixturevalue("postgres_server"))

@@ -150,8 +150,12 @@ def test_one_click_post_unsubscribes_and_answers_200(client: httpx.Client, setti
     assert 'lang="fr"' in response.text and "Vous êtes désabonné·e" in response.text
     assert recorded(settings) == {AMELIE}
     with open_store(settings.state) as store:
-        row = store.db.execute("SELECT requested_at, via, applied_at FROM unsubscribes").fetchone()
-    assert row == ("2026-11-26T06:00:00+00:00", "one-click", None)
+        events = store.events(settings.list_id)
+        row = store.db.execute("SELECT status, applied_at FROM subscribers").fetchone()
+    assert [(e.email, e.kind, e.at.isoformat(), e.source) for e in events] == [
+        (AMELIE, "unsubscribed", "2026-11-26T06:00:00+00:00", "one-click")
+    ]
+    assert row == ("unsubscribed", None)
     again = client.post(f"/unsubscribe/{token(settings, AMELIE)}", data=ONE_CLICK)
     assert again.status_code == 200 and "déjà désabonné" in again.text
 

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from digest import __version__
-from digest.cli import delivery, feeds, issues, start
+from digest.cli import delivery, feeds, issues, service, start
 from digest.cli.common import Boundary, err, out, session
 from digest.cli.subscribers import subscribers_app, unsubscribe_app
 from digest.environment import Environment
@@ -40,11 +40,13 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     delivery.export,
     delivery.send,
     issues.archive,
+    service.serve,
 )
 for command in COMMANDS:
     app.command()(command)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(unsubscribe_app, name="unsubscribe")
+app.add_typer(service.bounces_app, name="bounces")
 
 
 def _version(value: bool) -> None:

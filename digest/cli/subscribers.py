@@ -21,6 +21,7 @@ from digest.cli.common import ConfigOption, environment, err, out
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.newsletter import find_config
+from digest.roster import export_from_store, import_into_store
 from digest.store import database, open_store
 from digest.subscriber_edits import SourceProblem, apply_unsubscribes, import_lists
 from digest.subscribers import RowProblem, Summary, summarise
@@ -40,6 +41,7 @@ unsubscribe_app = typer.Typer(
 class Source(StrEnum):
     mailchimp = "mailchimp"
     listmonk = "listmonk"
+    digest = "digest"
 
 
 def _settings(config: Path | None, *, required: bool) -> Settings | None:
@@ -67,9 +69,10 @@ def _path(given: Path | None, settings: Settings | None) -> Path:
 
 def _recorded_unsubscribes(settings: Settings | None) -> frozenset[str]:
     """Unsubscribes in the state; never creates a state folder just to look."""
-    if settings is None or not database(settings.state).exists():
+    url = environment().database_url
+    if settings is None or not (url or database(settings.state).exists()):
         return frozenset()
-    with open_store(settings.state) as store:
+    with open_store(settings.state, url) as store:
         return store.unsubscribed(list_id_of(settings))
 
 
@@ -182,19 +185,34 @@ def import_(
     files: Annotated[
         list[Path], typer.Argument(help="Export files, merged in order (the first row of an address wins).")
     ],
-    source: Annotated[Source, typer.Option("--from", help="The service the files come from.")],
+    source: Annotated[
+        Source | None,
+        typer.Option("--from", help="The service the files come from (default: from the header)."),
+    ] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Our CSV to write (default: [delivery] subscribers).")
     ] = None,
     config: ConfigOption = None,
+    into_store: Annotated[
+        bool, typer.Option("--store", help="Record the rows in the store (DIGEST_DATABASE_URL or .digest/).")
+    ] = False,
 ) -> None:
     """Convert Mailchimp or listmonk exports to our CSV, atomically; the previous file is kept as .bak.
 
-    Rows that cannot be imported are listed, and kept with their reasons in <out>.rejected.csv.
-    Exit 1 when a row is rejected.
+    With --store, record each row in the store instead (an `imported` event, the row's status):
+    the list the web app and every send share. Nobody who left is brought back by an import.
+    Rows that cannot be imported are listed (for a CSV, kept with their reasons in
+    <out>.rejected.csv). Exit 1 when a row is rejected.
 
     Example: digest subscribers import subscribed.csv unsubscribed.csv cleaned.csv --from mailchimp
     """
+    if into_store:
+        _import_into_store(files, source, config)
+        return
+    if source is None:
+        raise ConfigError(
+            "--from is required to convert to a CSV", hint="--from mailchimp or --from listmonk"
+        )
     settings = _settings(config, required=out_path is None)
     target = _path(out_path, settings)
     locale = settings.newsletter.locale if settings else "en"
@@ -208,6 +226,46 @@ def import_(
             markup=False,
         )
         raise typer.Exit(1)
+
+
+def _import_into_store(files: list[Path], source: Source | None, config: Path | None) -> None:
+    settings = _settings(config, required=True)
+    assert settings is not None
+    env = environment()
+    fmt = source.value if source else None
+    with open_store(settings.state, env.database_url) as store:
+        done = import_into_store(
+            store, settings.list_id, files, fmt=fmt, at=env.now, default_locale=settings.newsletter.locale
+        )
+    for path, problem in done.rejected:
+        err.print(f"rejected {path.name} line {problem.line}: {problem.reason}", markup=False)
+    err.print(
+        f"Imported {done.imported} subscribers into the store for {settings.list_id}; "
+        f"{len(done.kept)} who had left stay off the list; {len(done.rejected)} rows rejected.",
+        markup=False,
+    )
+    if done.rejected:
+        raise typer.Exit(1)
+
+
+@subscribers_app.command("export")
+def export(
+    out_path: Annotated[
+        Path, typer.Option("--out", help="The CSV to write; events go to <stem>.events.csv.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Write the store's list (our CSV) and its history of events, atomically.
+
+    Cells a spreadsheet would run as formulas (starting with =, +, -, @) get a leading quote.
+
+    Example: digest subscribers export --out list.csv
+    """
+    settings = _settings(config, required=True)
+    assert settings is not None
+    with open_store(settings.state, environment().database_url) as store:
+        written, events = export_from_store(store, settings.list_id, out_path)
+    err.print(f"Exported {written} subscribers to {out_path}, their events to {events}.", markup=False)
 
 
 @subscribers_app.command("apply-unsubscribes")
@@ -225,7 +283,7 @@ def apply(config: ConfigOption = None) -> None:
     recorded = _recorded_unsubscribes(settings)
     applied = apply_unsubscribes(settings.delivery.subscribers, recorded) if recorded else None
     if applied and (applied.changed or applied.already):
-        with open_store(settings.state) as store:
+        with open_store(settings.state, environment().database_url) as store:
             store.mark_unsubscribes_applied(list_id, (*applied.changed, *applied.already), datetime.now(UTC))
     if applied is None:
         err.print(
