@@ -79,6 +79,7 @@ class DeliverySettings:
     dkim_domain: str = ""  # d= of the signature; default: the From domain
     dkim_key: Path | None = None  # PEM private key file
     listmonk_lists: tuple[int, ...] = ()  # list IDs for `export --format listmonk`
+    seed: tuple[str, ...] = ()  # addresses that get the issue first in every real `send`
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ _SECTIONS: dict[str, set[str]] = {
         "dkim_domain",
         "dkim_key",
         "listmonk_lists",
+        "seed",
     },
     "paths": {"templates", "state", "issues"},
 }
@@ -263,6 +265,7 @@ def _delivery(d: dict[str, Any], where: Where) -> DeliverySettings:
         dkim_domain=values.string(d, "dkim_domain", where, section, ""),
         dkim_key=where.resolve(dkim_key) if dkim_key else None,
         listmonk_lists=values.ids(d, "listmonk_lists", where, section),
+        seed=values.mailboxes(d, "seed", where, section),
     )
 
 

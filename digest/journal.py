@@ -13,10 +13,25 @@ workers do not queue behind one fsync each. Outcomes do not wait: they ride alon
 mark's transaction (or `flush`); if the process dies first, such a message is still `sending`,
 so uncertain: never sent twice. Lookups use a second connection (WAL lets it read while the
 other writes).
+
+A journal that cannot lie:
+
+- A failed write breaks the journal for good: the thread that wrote and every thread whose mark
+  rode in that transaction get `JournalBroken`, and every later mark too, so no message whose
+  mark is not on disk reaches its final `.`. (It used to return to the others as if written.)
+- The WAL canary. SQLite keeps recent commits in `digest.sqlite3-wal`; a state copied or
+  restored without that file silently loses them, and with them the proof that those readers
+  have the issue. So the journal checkpoints the WAL itself (automatic checkpoints are off while
+  it is open): before each checkpoint it commits `expected = k`, after it `confirmed = k`, which
+  lives only in the WAL until the next checkpoint. Opened again, `expected != confirmed` means
+  the WAL of a run was lost: refused (`StateError`) unless `force`.
+- `state_id`, a random id made with the state, lets an issue's send record (`sendrecord.py`)
+  notice an emptied or replaced state, or `--state` pointing elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -28,14 +43,15 @@ from datetime import UTC
 from pathlib import Path
 
 from digest.environment import Clock, system_clock
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, JournalBroken, StateError
 from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalEntry, JournalKey
 
-__all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "Key"]
+__all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "JournalBroken", "Key"]
 from digest.store import connect, database, open_store, state_errors
 
 Key = JournalKey
 Entry = JournalEntry
+CHECKPOINT_EVERY = 500  # transactions between two checkpoints: keeps the WAL a few MB at most
 
 
 @dataclass(frozen=True)
@@ -60,24 +76,78 @@ class Journal:
         self._pending: list[_Row] = []
         self._submitted = 0
         self._committed = 0
+        self._writes = 0
+        self.broken: JournalBroken | None = None
+        self.folder = Path()
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: Path, *, clock: Clock = system_clock) -> Iterator[Journal]:
-        """The journal of `state_dir`, held by this process alone while the block runs."""
+    def open(cls, state_dir: Path, *, clock: Clock = system_clock, force: bool = False) -> Iterator[Journal]:
+        """The journal of `state_dir`, held by this process alone while the block runs.
+
+        Refused (`StateError`) when the WAL of an earlier run was lost, unless `force`."""
         with open_store(state_dir):
             pass  # creates the file and applies migrations, 0003_sends among them
         with _exclusive(state_dir / "send.lock"), state_errors(database(state_dir)):
             writer = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
             reader = connect(state_dir, check_same_thread=False, isolation_level=None, timeout=30)
             try:
+                for connection in (writer, reader):
+                    connection.execute("PRAGMA wal_autocheckpoint = 0")  # ours only: see the canary
                 writer.execute("PRAGMA synchronous = FULL")  # every commit fsynced
                 journal = cls(writer, reader, clock)
+                journal.folder = state_dir
+                journal._check_canary(state_dir, force)
+                journal.checkpoint()
                 yield journal
-                journal.flush()
+                if journal.broken is None:
+                    journal.flush()
+                    journal.checkpoint()
             finally:
                 writer.close()
                 reader.close()
+
+    def _guard(self, name: str) -> str:
+        row = self.db.execute("SELECT value FROM send_guard WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else ""
+
+    @property
+    def state_id(self) -> str:
+        return self._guard("state_id")
+
+    def _check_canary(self, state_dir: Path, force: bool) -> None:
+        expected, confirmed = self._guard("expected"), self._guard("confirmed")
+        if expected == confirmed or force:
+            return
+        raise StateError(
+            f"the send journal in {database(state_dir)} lost its last records: the state was copied "
+            f"or restored without its {database(state_dir).name}-wal file after a send was interrupted",
+            hint="restore the state folder with that file (and -shm), or check what was sent and pass --force "
+            "(readers whose records were lost would get the issue again)",
+        )
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file, with the canary around it (see the module)."""
+        with self._commit:
+            epoch = int(self._guard("expected") or 0) + 1
+            self._set_guard("expected", str(epoch))
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._set_guard("confirmed", str(epoch))
+
+    def _set_guard(self, name: str, value: str) -> None:
+        try:
+            self.db.execute("INSERT OR REPLACE INTO send_guard (name, value) VALUES (?, ?)", (name, value))
+        except sqlite3.Error as exc:
+            raise self._break(exc) from exc
+
+    def recorded(self, issue: str, list_id: str) -> int:
+        """Rows of this issue and list. Rows are never removed, so the count only grows: a state
+        with fewer than an issue's send record names has lost some."""
+        with self._read:
+            (count,) = self.reader.execute(
+                "SELECT COUNT(*) FROM sends WHERE issue = ? AND list_id = ?", (issue, list_id)
+            ).fetchone()
+        return int(count)
 
     def get(self, key: Key) -> Entry | None:
         with self._read:
@@ -107,14 +177,37 @@ class Journal:
             self._submitted += 1
             ticket = self._submitted
         with self._commit:
+            if self.broken is not None:
+                raise self.broken  # a transaction that carried this row, or an earlier one, failed
             if self._committed >= ticket:
                 return  # another thread's transaction carried this row
             with self._lock:
                 rows, self._pending = self._pending, []
                 upto = self._submitted
             if rows:
-                self._write(rows)
+                try:
+                    self._write(rows)
+                except JournalBroken:
+                    with self._lock:
+                        self._pending[:0] = rows  # kept for one last try in `flush`
+                    raise
             self._committed = upto
+            self._writes += 1
+        if self._writes % CHECKPOINT_EVERY == 0:
+            self.checkpoint()
+
+    def retry_broken(self) -> bool:
+        """One last try to write what a broken journal holds (the outcomes of messages that were
+        in flight when it broke); True when it worked. The run stops either way."""
+        with self._commit, self._lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return True
+        try:
+            self._write(rows)
+        except JournalBroken:
+            return False
+        return True
 
     def has_any(self, issue: str, list_id: str) -> bool:
         """Whether this issue was sent to this list before (a first run needs no lookups)."""
@@ -151,11 +244,17 @@ class Journal:
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise DeliveryError(
-                f"cannot write the send journal: {exc}",
-                hint="is the state folder writable and its disk full?",
-            ) from exc
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise self._break(exc) from exc
+
+    def _break(self, exc: BaseException) -> JournalBroken:
+        self.broken = self.broken or JournalBroken(
+            f"cannot write the send journal: {exc}; sending stopped",
+            hint="free disk space or make the state folder writable, then run the same command again: "
+            "nothing is sent twice",
+        )
+        return self.broken
 
     def uncertain(self, issue: str, list_id: str) -> list[str]:
         with self._read:

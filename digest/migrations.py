@@ -90,6 +90,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # looked sent. Existing rows keep their meaning: a week's slug is the week.
         "ALTER TABLE sends RENAME COLUMN week TO issue;",
     ),
+    (
+        "0007_send_guard",
+        # What lets a send notice a state that lost its journal (journal.py): the state's own
+        # random id, named in each issue's send record, and the WAL canary (expected/confirmed).
+        """
+        CREATE TABLE send_guard (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO send_guard VALUES ('state_id', lower(hex(randomblob(16))));
+        INSERT INTO send_guard VALUES ('expected', '0');
+        INSERT INTO send_guard VALUES ('confirmed', '0');
+        """,
+    ),
 )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digest import archive as archive_stage
-from digest import exports
+from digest import exports, sending
 from digest import gather as gather_stage
 from digest import preview as preview_stage
 from digest.audience import edition_rows
@@ -26,16 +26,17 @@ from digest.files import ensure_folder, write_atomically
 from digest.i18n import translate
 from digest.identity import IssueRef
 from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
-from digest.journal import Journal
 from digest.models import FeedReport, Issue, RenderedIssue
 from digest.newsletter import relative_config, scaffold
 from digest.render import render_issue
 from digest.selection import Editorial, build_issue, choose_posts, choose_window, week_of
-from digest.sender import ProgressCallback, SendOptions, SendReport, combine, send_issue
+from digest.sender import ProgressCallback, SendOptions, SendReport
+from digest.sendqueue import Interrupt
 from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget
 from digest.store import open_store
 from digest.subscribers import Row, RowProblem, read_subscribers
+from digest.tokens import signing_secret
 
 DEMO_SECRET = "demo-only-secret-do-not-use-for-real-lists"
 SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
@@ -282,39 +283,60 @@ def send(
     subscribers: Path | None = None,
     on_progress: ProgressCallback | None = None,
     segment: str | None = None,
+    interrupt: Interrupt | None = None,
 ) -> SendReport:
     """Send over SMTP, resumably: the journal in the state folder records every message.
 
-    Each reader gets the edition in their language when one was built, as `export` does.
+    Each reader gets the edition in their language when one was built, as `export` does; the
+    `[delivery] seed` addresses get the main edition first. The unsubscribes recorded in the
+    store are read again every few seconds while the run goes on.
     """
     editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
     signer = _signer(settings, env, editions[main].domain)
-    unsubscribed = _unsubscribed(settings)
-    with Journal.open(settings.state, clock=env.clock) as journal:
-        reports = [
-            send_issue(
-                prepared,
-                _readers(subscribers or settings.delivery.subscribers, locale, main, editions, segment),
-                target,
-                journal,
-                options,
-                sign=signer.sign if signer else None,
-                on_progress=on_progress,
-                unsubscribed=unsubscribed,
-            )
-            for locale, prepared in editions.items()
-        ]
-    return combine(reports)
+    plan = sending.Plan(
+        issue_dir=issue_dir,
+        state=settings.state,
+        target=target,
+        editions=editions,
+        readers=lambda locale: _readers(
+            subscribers or settings.delivery.subscribers, locale, main, editions, segment
+        ),
+        sign=signer.sign if signer else None,
+        unsubscribes=lambda: _unsubscribed(settings),
+        clock=env.clock,
+        seeds=settings.delivery.seed,
+        interrupt=interrupt,
+    )
+    return sending.send_editions(plan, options, on_progress)
+
+
+def send_test(
+    issue_dir: Path,
+    settings: Settings,
+    env: Environment,
+    *,
+    target: SmtpTarget,
+    options: SendOptions,
+    addresses: Sequence[str],
+) -> SendReport:
+    """The main edition to `addresses` only, its subject prefixed `[TEST]`, outside the journal."""
+    _prepare_editions(issue_dir, settings, env.unsubscribe_secret)  # the same checks as a real send
+    issue = read_issue(issue_dir)
+    issue = replace(issue, subject=f"[TEST] {issue.subject}")
+    prepared = prepare(
+        render_issue(issue, settings.templates), issue, sender(settings), env.unsubscribe_secret
+    )
+    signer = _signer(settings, env, prepared.domain)
+    return sending.send_to_testers(
+        prepared, addresses, target, options, sign=signer.sign if signer else None, clock=env.clock
+    )
 
 
 def _prepare_editions(issue_dir: Path, settings: Settings, secret: str) -> dict[str, Prepared]:
     """The issue in each language built, the main one first (its own folder, then each <locale>/),
     rendered once and ready for every subscriber."""
-    if not secret:
-        raise ConfigError(
-            f"{SECRET_ENV} is not set", hint="export a long random secret: it signs unsubscribe links"
-        )
+    signing_secret(secret)  # set, and long enough
     folders = [issue_dir, *(folder.parent for folder in sorted(issue_dir.glob(f"*/{ISSUE_FILE}")))]
     editions: dict[str, Prepared] = {}
     for folder in folders:

@@ -29,7 +29,7 @@ from digest.render import render_issue
 from tests.factories import env_of, issue_of
 from tests.mailrules import assert_email_rules, parse
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
 WITH_SECRET = env_of(unsubscribe_secret=SECRET)
 
 

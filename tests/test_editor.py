@@ -19,7 +19,11 @@ from digest.cli import app
 from digest.preview import find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "NO_COLOR": "1", "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"}
+ENV = {
+    "DIGEST_NOW": "2026-11-26T06:00:00+00:00",
+    "NO_COLOR": "1",
+    "DIGEST_UNSUBSCRIBE_SECRET": "s3cret-0123456789abcdefghijklmnopqrstuv",
+}
 runner = CliRunner()
 
 

@@ -36,7 +36,7 @@ from tests.factories import issue_of
 from tests.mailrules import SIGNED_HEADERS, assert_email_rules, parse
 from tests.smtpserver import Faults, Mailbox, free_port, self_signed, server_context, smtp_server
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
 FAST = SendOptions(concurrency=3, retry_delays=(0.05, 0.1, 0.2))
 
 
@@ -429,9 +429,9 @@ def test_killed_mid_send_and_run_again_every_recipient_gets_exactly_one(
 
 
 def test_lines_starting_with_a_dot_survive_the_wire(prepared: Prepared, journal: Journal) -> None:
-    from digest.smtp import _dot_stuffed
+    from digest.smtp import dot_stuffed
 
-    assert _dot_stuffed(b"a\r\n.b\r\n.") == b"a\r\n..b\r\n..\r\n"
+    assert dot_stuffed(b"a\r\n.b\r\n.") == b"a\r\n..b\r\n..\r\n"
     reader = Subscriber(email="dot@example.org", name=".Dot", locale="fr")
     mailbox = Mailbox()
     with smtp_server(mailbox) as server:
@@ -452,7 +452,7 @@ def test_each_reader_gets_the_edition_in_their_language_exactly_once(tmp_path: P
         ),
         encoding="utf-8",
     )
-    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s", "NO_COLOR": "1"}
+    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s" * 32, "NO_COLOR": "1"}
     runner = CliRunner()
     assert runner.invoke(app, ["gather", "--config", str(config)], env=env).exit_code == 0
     assert runner.invoke(app, ["build", "--config", str(config)], env=env).exit_code == 0
