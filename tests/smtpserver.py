@@ -105,6 +105,7 @@ class Faults:
     cut_after_dot_every: int = 0  # every Nth DATA: cut after its final dot, no reply
     keep_cut: bool = True  # a message cut after its final dot was accepted (True) or lost
     hang_from_mail: int = 0  # the Nth MAIL of the server's life and every later command: no reply
+    delay: float = 0.0  # seconds the server takes to accept each message (a slower, realistic server)
 
 
 class Mailbox:
@@ -188,6 +189,8 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         (recipient,) = envelope.rcpt_tos
         number = self._tick("datas")
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
         if recipient in self.faults.temporary_data and self._first("data:" + recipient):
             return "451 4.3.0 queue full, try again later"
         if self._every(number, self.faults.later_every):
