@@ -185,29 +185,12 @@ class Journal:
                 rows, self._pending = self._pending, []
                 upto = self._submitted
             if rows:
-                try:
-                    self._write(rows)
-                except JournalBroken:
-                    with self._lock:
-                        self._pending[:0] = rows  # kept for one last try in `flush`
-                    raise
+                self._write(rows)
             self._committed = upto
             self._writes += 1
         if self._writes % CHECKPOINT_EVERY == 0:
-            self.checkpoint()
-
-    def retry_broken(self) -> bool:
-        """One last try to write what a broken journal holds (the outcomes of messages that were
-        in flight when it broke); True when it worked. The run stops either way."""
-        with self._commit, self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return True
-        try:
-            self._write(rows)
-        except JournalBroken:
-            return False
-        return True
+            with contextlib.suppress(JournalBroken):  # this mark is written; the next one will raise
+                self.checkpoint()
 
     def has_any(self, issue: str, list_id: str) -> bool:
         """Whether this issue was sent to this list before (a first run needs no lookups)."""

@@ -321,7 +321,7 @@ def send_test(
     addresses: Sequence[str],
 ) -> SendReport:
     """The main edition to `addresses` only, its subject prefixed `[TEST]`, outside the journal."""
-    _prepare_editions(issue_dir, settings, env.unsubscribe_secret)  # the same checks as a real send
+    signing_secret(env.unsubscribe_secret)
     issue = read_issue(issue_dir)
     issue = replace(issue, subject=f"[TEST] {issue.subject}")
     prepared = prepare(

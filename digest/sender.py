@@ -237,7 +237,7 @@ def _work(run: _Run) -> None:
                 run.unsent(job.subscriber, f"not sent: {exc.message}")
                 if not run.connected and not isinstance(exc, JournalBroken):
                     run.fatal = run.fatal or exc  # the first connection failed: a wrong URL, AUTH, TLS
-                run.stop(str(exc))
+                run.stop(exc.message)
             except BaseException as exc:  # a bug: stop them all, and say so
                 run.unsent(job.subscriber, "not sent: internal error")
                 run.fatal = run.fatal or exc

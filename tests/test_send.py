@@ -477,3 +477,21 @@ def test_each_reader_gets_the_edition_in_their_language_exactly_once(tmp_path: P
     assert mailbox.parsed("priya.raman@example.com")["Subject"].startswith("Le Digest des Médias — week 47")
     assert mailbox.parsed("amelie.durand@example.org")["Subject"].endswith("semaine 47 de 2026")
     assert mailbox.parsed("jonas.weiss@example.org")["Subject"].endswith("semaine 47 de 2026")  # de → main
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://news:pa/ss@w0rd@mail.example.org",
+        "smtp://news:p@ss:w/0rd@mail.example.org:587",
+        "smtp://news:sec/ret@mail.example.org/inbox",
+        "http://news:sec/ret@mail.example.org",
+    ],
+)
+def test_no_error_shows_any_part_of_a_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_smtp_url(url)
+    shown = str(caught.value)
+    for part in ("pa/ss", "w0rd", "p@ss", "w/0rd", "sec/ret", "ret@", "ss@"):
+        assert part not in shown, shown
+    assert "news" in shown and "mail.example.org" in shown
