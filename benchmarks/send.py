@@ -32,7 +32,6 @@ rate (1), or less than twice the eight connection-per-message clients' (3).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
 import queue
@@ -41,7 +40,6 @@ import smtplib
 import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,7 +62,7 @@ from digest.render import render_issue
 from digest.sender import SendOptions, send_issue
 from digest.smtp import SmtpTarget
 from digest.subscribers import read_subscribers
-from tests.smtpserver import self_signed
+from tests.smtpserver import PostfixSink, self_signed
 
 SENDER = "redaction@digest.example.org"
 
@@ -183,52 +181,6 @@ class AiosmtpdSink:
     def stop(self) -> None:
         self.stop_event.set()
         self.process.join(10)
-
-
-class PostfixSink:
-    """Postfix's smtp-sink: C, plain SMTP; its running counters (`-c`) say what it accepted."""
-
-    name = "smtp-sink"
-    tls = None
-    cert = ""
-    label = "Postfix smtp-sink (C, plain)"
-
-    def __init__(self, root: Path, plain: bool) -> None:
-        self.port = free_port()
-        self.accepted = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        self.process = subprocess.Popen(
-            ["smtp-sink", *user, "-c", f"127.0.0.1:{self.port}", "256"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("smtp-sink did not start")
-
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        field_ = b""
-        while chunk := self.process.stdout.read1(4096):
-            field_ += chunk
-            *done, field_ = field_.replace(b"\r", b"\n").split(b"\n")
-            for line in done:
-                if b"mesg=" in line:
-                    self.accepted = int(line.rsplit(b"mesg=", 1)[1].split()[0])
-
-    def count(self) -> int:
-        return self.accepted
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @dataclass

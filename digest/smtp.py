@@ -162,11 +162,7 @@ class Connection:
             options = ["SMTPUTF8", "BODY=8BITMIME"] if needs_smtputf8(recipient) else []
             if options and not smtp.has_extn("smtputf8"):
                 return Result(FAILED, f"{self.target.name} does not support SMTPUTF8, needed for {recipient}")
-            code, reply = smtp.mail(sender, options)
-            if code == 250:
-                code, reply = smtp.rcpt(recipient)
-            if code in (250, 251):
-                code, reply = smtp.docmd("DATA")
+            code, reply = _envelope(smtp, sender, recipient, options)
             if code != 354:
                 return self._refused(code, reply)
             smtp.send(dot_stuffed(message))
@@ -205,6 +201,29 @@ class Connection:
         except (smtplib.SMTPException, OSError):
             self.drop()
         return Result(RETRY if code // 100 == 4 else FAILED, _text(code, reply))
+
+
+def _envelope(smtp: smtplib.SMTP, sender: str, recipient: str, options: list[str]) -> tuple[int, bytes]:
+    """MAIL, RCPT and DATA: the reply to DATA (354 to go on), or the first refusal.
+
+    When the server offers PIPELINING (RFC 2920) and the addresses are plain ASCII, the three
+    commands go out in one write and their three replies are read after: one round trip
+    instead of three, each of which costs a thread wake-up (and the GIL) in the sender."""
+    if options or not (smtp.has_extn("pipelining") and sender.isascii() and recipient.isascii()):
+        code, reply = smtp.mail(sender, options)
+        if code == 250:
+            code, reply = smtp.rcpt(recipient)
+        if code in (250, 251):
+            code, reply = smtp.docmd("DATA")
+        return code, reply
+    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
+    replies = [smtp.getreply() for _ in range(3)]  # every reply is read, whatever they say
+    for (code, reply), ok in zip(replies, ((250,), (250, 251), (354,)), strict=True):
+        if code not in ok:
+            if replies[2][0] == 354:  # a server that said go on to DATA after a refusal: leave it
+                raise smtplib.SMTPServerDisconnected(f"{code} {reply!r} then 354 to DATA")
+            return code, reply
+    return replies[2]
 
 
 def dot_stuffed(message: bytes) -> bytes:

@@ -13,13 +13,17 @@ accepts connections and never says a word.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import email
 import email.policy
 import ipaddress
+import os
 import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -261,6 +265,53 @@ def hung_server() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         yield int(listener.getsockname()[1])
+
+
+class PostfixSink:
+    """Postfix's smtp-sink: C, plain SMTP; its running counters (`-c`) say what it accepted."""
+
+    name = "smtp-sink"
+    tls = None
+    cert = ""
+    label = "Postfix smtp-sink (C, plain)"
+
+    def __init__(self, root: Path | None = None, plain: bool = True, options: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.accepted = 0
+        self.options = options  # smtp-sink's own faults, e.g. ("-Q", "RCPT"): 421 and disconnect
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.process = subprocess.Popen(
+            ["smtp-sink", *user, *self.options, "-c", f"127.0.0.1:{self.port}", "256"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        field_ = b""
+        while chunk := self.process.stdout.read1(4096):
+            field_ += chunk
+            *done, field_ = field_.replace(b"\r", b"\n").split(b"\n")
+            for line in done:
+                if b"mesg=" in line:
+                    self.accepted = int(line.rsplit(b"mesg=", 1)[1].split()[0])
+
+    def count(self) -> int:
+        return self.accepted
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 def password_check(user: str, password: str) -> Any:

@@ -8,8 +8,10 @@ same for all of them and hold for any schedule.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,7 +25,7 @@ from digest.journal import SENDING, Journal, Key
 from digest.sender import Live, Outcome, SendOptions, SendReport, send_issue
 from digest.smtp import SmtpTarget
 from digest.storage import JournalEntry, JournalKey
-from tests.smtpserver import Faults, Mailbox, hung_server, smtp_server
+from tests.smtpserver import Faults, Mailbox, PostfixSink, hung_server, smtp_server
 from tests.test_send import people, rows
 
 FAST = SendOptions(concurrency=3, retry_delays=(0.05, 0.1, 0.2, 0.3))
@@ -248,3 +250,52 @@ def test_the_date_header_is_the_moment_of_sending(prepared: Prepared, journal: J
 def test_dry_run_books_balance_with_would_send(prepared: Prepared, journal: Journal) -> None:
     report = send_issue(prepared, rows(people(7)), target(1), journal, SendOptions(dry_run=True))
     assert report.balanced and report.would_send == 7 and report.exit_code == 0
+
+
+# Postfix's smtp-sink offers PIPELINING (aiosmtpd does not): MAIL, RCPT and DATA in one write.
+
+needs_sink = pytest.mark.skipif(not shutil.which("smtp-sink"), reason="smtp-sink (postfix) not installed")
+
+
+@contextmanager
+def postfix(*options: str) -> Iterator[PostfixSink]:
+    sink = PostfixSink(options=options)
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+def settled(sink: PostfixSink, expected: int) -> int:
+    deadline = time.monotonic() + 3
+    while sink.count() < expected and time.monotonic() < deadline:
+        time.sleep(0.01)  # its counters come through a pipe
+    return sink.count()
+
+
+@needs_sink
+def test_pipelined_envelopes_deliver_to_smtp_sink(prepared: Prepared, journal: Journal) -> None:
+    with postfix() as sink:
+        report = run(prepared, people(30), sink.port, journal)
+        assert report.exit_code == 0 and report.sent == 30 and settled(sink, 30) == 30
+
+
+@needs_sink
+@pytest.mark.parametrize(
+    ("options", "outcome"),
+    [
+        (("-Q", "RCPT"), "deferred"),  # 421 and disconnect at RCPT, pipelined: nothing sent
+        (("-q", "DATA"), "deferred"),  # disconnect at DATA, before the content: certain
+        (("-q", "."), "uncertain"),  # disconnect after the final dot, no reply: may have it
+    ],
+)
+def test_smtp_sink_faults_balance_the_books(
+    prepared: Prepared, journal: Journal, options: tuple[str, ...], outcome: str
+) -> None:
+    with postfix(*options) as sink:
+        report = run(prepared, people(12), sink.port, journal)
+    assert report.exit_code == (4 if outcome == "deferred" else 4 if report.deferred else 1), report
+    assert report.sent == 0 and getattr(report, outcome), report
+    if outcome == "deferred":
+        assert not report.uncertain
