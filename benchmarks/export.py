@@ -50,7 +50,7 @@ from digest.render import TEMPLATE_NAMES, inline_css, render_issue, template_con
 from digest.subscribers import Row, read_subscribers
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
-SECRET = "benchmark-secret"
+SECRET = "benchmark-secret-0123456789abcdefghijklmnop"
 ENV = Environment(now=NOW, clock=lambda: NOW, unsubscribe_secret=SECRET)
 FIRST = ("Amélie", "Jérôme", "Hélène", "François", "Zoé", "Loïc", "Maëlle", "Noé", "Inès", "Gaël")
 LAST = ("Durand", "Lefèvre", "Marchand", "Njoya", "Weiß", "O'Connor", "Dubois", "Moreau")
@@ -143,7 +143,7 @@ def resident_peak(settings: Settings, issue_dir: Path, csv: Path, out: Path) -> 
         "import resource, sys; from pathlib import Path; from digest import pipeline;"
         "from digest.config import load_settings; from digest.environment import Environment;"
         "pipeline.export(Path(sys.argv[2]), load_settings(Path(sys.argv[1])),"
-        " Environment.read({'DIGEST_UNSUBSCRIBE_SECRET': 'x'}), out=Path(sys.argv[4]),"
+        " Environment.read({'DIGEST_UNSUBSCRIBE_SECRET': 'x' * 32}), out=Path(sys.argv[4]),"
         " subscribers=Path(sys.argv[3]));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # KiB on Linux
     )

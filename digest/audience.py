@@ -17,6 +17,7 @@ class Tally:
     """What streaming the list found; filled in as rows go by."""
 
     written: int = 0
+    rows: int = 0  # every row read (a reader, skipped or not, or a rejected row): the books' total
     skipped: int = 0  # unsubscribed, bounced, cleaned
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
@@ -29,6 +30,8 @@ def recipients(rows: Iterable[Row], tally: Tally, unsubscribed: Container[str] =
     and warnings are noted; nothing goes to them."""
     for row in rows:
         tally.warnings.extend(row.warnings)
+        if row.subscriber is not None or row.rejected is not None:
+            tally.rows += 1
         if row.rejected:
             tally.rejected.append(row.rejected)
         if row.subscriber is None:

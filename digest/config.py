@@ -80,6 +80,7 @@ class DeliverySettings:
     dkim_domain: str = ""  # d= of the signature; default: the From domain
     dkim_key: Path | None = None  # PEM private key file
     listmonk_lists: tuple[int, ...] = ()  # list IDs for `export --format listmonk`
+    seed: tuple[str, ...] = ()  # addresses that get the issue first in every real `send`
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ _SECTIONS: dict[str, set[str]] = {
         "dkim_key",
         "listmonk_lists",
         "soft_bounce_limit",
+        "seed",
     },
     "paths": {"templates", "state", "issues"},
 }
@@ -266,6 +268,7 @@ def _delivery(d: dict[str, Any], where: Where) -> DeliverySettings:
         dkim_key=where.resolve(dkim_key) if dkim_key else None,
         listmonk_lists=values.ids(d, "listmonk_lists", where, section),
         soft_bounce_limit=max(1, values.whole(d, "soft_bounce_limit", where, section, 3)),
+        seed=values.mailboxes(d, "seed", where, section),
     )
 
 

@@ -139,6 +139,14 @@ def mailbox(table: dict[str, Any], key: str, where: Where, section: str) -> str:
     return value
 
 
+def mailboxes(table: dict[str, Any], key: str, where: Where, section: str) -> tuple[str, ...]:
+    """A list of addresses (e.g. `seed`); empty when not set."""
+    addresses = strings(table, key, where, section)
+    for value in addresses:
+        mailbox({key: value}, key, where, section)
+    return addresses
+
+
 def feedback_id(table: dict[str, Any], key: str, where: Where, section: str) -> str:
     """Google's format `a:b:c:SenderId`, SenderId 5-15 characters; `{week}` is the issue's week."""
     value = string(table, key, where, section, "")

@@ -205,6 +205,16 @@ def shared_headers(prepared: Prepared) -> bytes:
     return b"".join(lines)
 
 
+def dated(prepared: Prepared, at: datetime) -> Prepared:
+    """The same messages with `Date:` set to `at`, in the newsletter's zone: `send` stamps the
+    moment it hands each message over (to the second). Files (`.eml`, mbox) and service
+    payloads keep the issue's date, so the same inputs give the same bytes."""
+    moment = at.astimezone(prepared.date.tzinfo).replace(microsecond=0)
+    old = mime.header("Date", format_datetime(prepared.date))
+    new = mime.header("Date", format_datetime(moment))
+    return replace(prepared, date=moment, headers=prepared.headers.replace(old, new, 1))
+
+
 def issue_date(issue: Issue, zone: ZoneInfo) -> datetime:
     """The issue's date: the day after the span it covers (the Monday after a week), 08:00 in the
     newsletter's zone (deterministic)."""

@@ -102,6 +102,10 @@ class DeliveryError(DigestError):
     """Messages could not be built or delivered."""
 
 
+class JournalBroken(DeliveryError):
+    """The send journal could not be written: nothing more may be sent in this run."""
+
+
 class NothingToPublish(DigestError):
     """The chosen week has no posts: no issue is written (exit 3)."""
 

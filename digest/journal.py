@@ -17,12 +17,28 @@ other writes; PostgreSQL reads committed rows).
 One run at a time per state: an exclusive lock on `send.lock` in the state folder (SQLite), or a
 PostgreSQL advisory lock held by the writing connection (another machine's run is refused too).
 Each group of marks is one transaction; on PostgreSQL, `synchronous_commit` stays on.
+
+A journal that cannot lie:
+
+- A failed write breaks the journal for good: the thread that wrote and every thread whose mark
+  rode in that transaction get `JournalBroken`, and every later mark too, so no message whose
+  mark is not on disk reaches its final `.`.
+- The WAL canary (SQLite). SQLite keeps recent commits in `digest.sqlite3-wal`; a state copied
+  or restored without that file silently loses them, and with them the proof that those readers
+  have the issue. So the journal checkpoints the WAL itself (automatic checkpoints are off while
+  it is open): before each checkpoint it commits `expected = k`, after it `confirmed = k`, which
+  lives only in the WAL until the next checkpoint. Opened again, `expected != confirmed` means
+  the WAL of a run was lost: refused (`StateError`) unless `force`. PostgreSQL has no such file.
+- `state_id`, a random id made with the state, lets an issue's send record (`sending.py`)
+  notice an emptied or replaced state, or `--state` pointing elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,15 +47,16 @@ from datetime import UTC
 from pathlib import Path
 
 from digest.environment import Clock, system_clock
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, JournalBroken, StateError
 from digest.sqldb import DRIVER_ERRORS, Database, connect, state_errors
 from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalEntry, JournalKey
 from digest.store import open_store
 
-__all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "Key"]
+__all__ = ["DEFERRED", "FAILED", "SENDING", "SENT", "Entry", "Journal", "JournalBroken", "Key"]
 
 Key = JournalKey
 Entry = JournalEntry
+CHECKPOINT_EVERY = 500  # transactions between two checkpoints: keeps the WAL a few MB at most
 
 
 @dataclass(frozen=True)
@@ -62,13 +79,18 @@ class Journal:
         self._pending: list[_Row] = []
         self._submitted = 0
         self._committed = 0
+        self._writes = 0
+        self.broken: JournalBroken | None = None
+        self.folder = Path()
 
     @classmethod
     @contextmanager
     def open(
-        cls, state_dir: Path, *, clock: Clock = system_clock, database_url: str = ""
+        cls, state_dir: Path, *, clock: Clock = system_clock, database_url: str = "", force: bool = False
     ) -> Iterator[Journal]:
-        """The journal of `state_dir` (or `database_url`), held by this run alone while the block runs."""
+        """The journal of `state_dir` (or `database_url`), held by this run alone while the block runs.
+
+        Refused (`StateError`) when the WAL of an earlier run was lost, unless `force`."""
         with open_store(state_dir, database_url):
             pass  # creates the file and applies migrations, 0003_sends among them
         with _exclusive(state_dir, database_url) as writer:
@@ -77,10 +99,75 @@ class Journal:
                 with state_errors(writer.where):
                     writer.set_durable(True)  # every commit on disk before DATA ends
                     journal = cls(writer, reader, clock)
+                    journal.folder = state_dir
+                    journal._prepare(force)
                     yield journal
-                    journal.flush()
+                    if journal.broken is None:
+                        journal.flush()
+                        journal.checkpoint()
             finally:
                 reader.close()
+
+    def _prepare(self, force: bool) -> None:
+        """Our own WAL checkpoints (SQLite), the canary checked, a state id made once."""
+        if not self.db.postgres:
+            for connection in (self.db, self.reader):
+                connection.execute("PRAGMA wal_autocheckpoint = 0")  # ours only: see the canary
+            self._check_canary(force)
+        if not self.state_id:
+            with self.db.transaction():
+                self._upsert_guard("state_id", secrets.token_hex(16))
+        self.checkpoint()
+
+    def _guard(self, name: str) -> str:
+        row = self.db.execute("SELECT value FROM send_guard WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else ""
+
+    @property
+    def state_id(self) -> str:
+        return self._guard("state_id")
+
+    def _check_canary(self, force: bool) -> None:
+        expected, confirmed = self._guard("expected"), self._guard("confirmed")
+        if expected == confirmed or force:
+            return
+        raise StateError(
+            f"the send journal in {self.db.where} lost its last records: the state was copied "
+            f"or restored without its {Path(self.db.where).name}-wal file after a send was interrupted",
+            hint="restore the state folder with that file (and -shm), or check what was sent and pass --force "
+            "(readers whose records were lost would get the issue again)",
+        )
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file, with the canary around it (SQLite; see the module)."""
+        if self.db.postgres:
+            return
+        with self._commit:
+            epoch = int(self._guard("expected") or 0) + 1
+            self._set_guard("expected", str(epoch))
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._set_guard("confirmed", str(epoch))
+
+    def _set_guard(self, name: str, value: str) -> None:
+        try:
+            self._upsert_guard(name, value)
+        except DRIVER_ERRORS as exc:
+            raise self._break(exc) from exc
+
+    def _upsert_guard(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO send_guard (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def recorded(self, issue: str, list_id: str) -> int:
+        """Rows of this issue and list. Rows are never removed, so the count only grows: a state
+        with fewer than an issue's send record names has lost some."""
+        with self._read:
+            (count,) = self.reader.execute(
+                "SELECT COUNT(*) FROM sends WHERE issue = ? AND list_id = ?", (issue, list_id)
+            ).fetchone()
+        return int(count)
 
     def get(self, key: Key) -> Entry | None:
         with self._read:
@@ -110,6 +197,8 @@ class Journal:
             self._submitted += 1
             ticket = self._submitted
         with self._commit:
+            if self.broken is not None:
+                raise self.broken  # a transaction that carried this row, or an earlier one, failed
             if self._committed >= ticket:
                 return  # another thread's transaction carried this row
             with self._lock:
@@ -118,6 +207,10 @@ class Journal:
             if rows:
                 self._write(rows)
             self._committed = upto
+            self._writes += 1
+        if self._writes % CHECKPOINT_EVERY == 0:
+            with contextlib.suppress(JournalBroken):  # this mark is written; the next one will raise
+                self.checkpoint()
 
     def has_any(self, issue: str, list_id: str) -> bool:
         """Whether this issue was sent to this list before (a first run needs no lookups)."""
@@ -133,10 +226,15 @@ class Journal:
             with self.db.transaction():
                 self._upsert(rows, now)
         except DRIVER_ERRORS as exc:
-            raise DeliveryError(
-                f"cannot write the send journal: {exc}",
-                hint="is the state folder writable and its disk full? is the database up?",
-            ) from exc
+            raise self._break(exc) from exc
+
+    def _break(self, exc: BaseException) -> JournalBroken:
+        self.broken = self.broken or JournalBroken(
+            f"cannot write the send journal: {exc}; sending stopped",
+            hint="free disk space or make the state folder writable (is the database up?), then run "
+            "the same command again: nothing is sent twice",
+        )
+        return self.broken
 
     def _upsert(self, rows: list[_Row], now: str) -> None:
         self.db.executemany(

@@ -127,6 +127,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP TABLE unsubscribes;
         """,
     ),
+    (
+        "0008_send_guard",
+        # What lets a send notice a state that lost its journal (journal.py): the state's own
+        # random id (made by the journal when first opened), named in each issue's send record,
+        # and the SQLite WAL canary (expected/confirmed).
+        """
+        CREATE TABLE send_guard (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO send_guard VALUES ('state_id', '');
+        INSERT INTO send_guard VALUES ('expected', '0');
+        INSERT INTO send_guard VALUES ('confirmed', '0');
+        """,
+    ),
 )
 
 

@@ -1,32 +1,43 @@
 """Send an issue over SMTP: N connections, a rate limit, retries, and the journal for exactly-once.
 
-The main thread streams subscribers into a small queue; each worker thread owns one SMTP
-connection, builds the message (bytes, no `email.message`), and sends it. Per message:
+The main thread streams subscribers into a small queue (`sendqueue.Jobs`); each worker thread
+owns one SMTP connection, builds the message (bytes, no `email.message`), and sends it. Per
+message:
 
-- already `sent` (or `failed` for good) in the journal → skipped; `sending` → uncertain, skipped
-  unless `resend_uncertain`;
-- 2xx → `sent`; 5xx → `failed` with the server's words; 4xx or a lost connection before the
-  final `.` → retried after a back-off, on a fresh connection when needed, then `deferred`;
+- already `sent` (or `failed` for good) in the journal → reported, not sent; `sending` → uncertain,
+  not sent unless `resend_uncertain`;
+- unsubscribed meanwhile (the store is read again every few seconds) → not active;
+- 2xx → `sent`; 5xx → `failed` with the server's words; 4xx, a 421 or a connection lost before the
+  final `.` → back in the queue after a back-off (the connection goes on with others), then
+  `deferred`;
 - no reply after the final `.` → left `sending`: uncertain, never retried in this run.
+
+Every row of the list ends in exactly one count (the books balance: `SendReport.balanced`),
+whatever stops the run: the circuit breaker (the server failed as a whole too many times in a
+row), a journal that cannot be written, Ctrl-C. What was not sent then is `deferred`, and the
+exit code (`SendReport.exit_code`) says to run the same command again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from threading import Lock, Thread
 
 from digest.audience import Tally, recipients
-from digest.deliver import Prepared, Sign, message_id, render_message
+from digest.deliver import Prepared, Sign, dated, message_id, render_message
+from digest.errors import DeliveryError, JournalBroken
 from digest.models import Subscriber
+from digest.sendqueue import Circuit, Interrupt, Job, Jobs, Limiter, Reader, Suppressions
+from digest.sendreport import COUNTED, Outcome, ProgressCallback, SendReport, combine
 from digest.smtp import RETRY, UNCERTAIN, Connection, SmtpTarget, Unreachable
 from digest.smtp import SENT as DELIVERED
 from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalKey, SendJournal
-from digest.subscribers import Row, RowProblem
+from digest.subscribers import Row
+
+__all__ = ["Live", "Outcome", "ProgressCallback", "SendOptions", "SendReport", "combine", "send_issue"]
 
 
 @dataclass(frozen=True)
@@ -37,54 +48,19 @@ class SendOptions:
     dry_run: bool = False
     resend_uncertain: bool = False
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0)  # after each 4xx or lost connection
+    breaker: int = 0  # host faults in a row (timeouts, cuts, 421) that stop the run; 0: concurrency + 2
+    recheck: float = 2.0  # seconds between two readings of the unsubscribes
+    force: bool = False  # send although the state lacks the journal of an issue recorded as sent
 
 
 @dataclass(frozen=True)
-class Outcome:
-    recipient: str
-    status: str  # sent | failed | deferred | uncertain | earlier (sent by a previous run) | would_send
-    reply: str = ""
+class Live:
+    """What the world tells a run while it goes on."""
 
-
-ProgressCallback = Callable[[Outcome], None]
-_COUNTED = ("sent", "earlier", "would_send")
-
-
-@dataclass(frozen=True)
-class SendReport:
-    server: str
-    sent: int
-    earlier: int  # sent by an earlier run of the same command
-    failed: tuple[Outcome, ...]
-    deferred: tuple[Outcome, ...]
-    uncertain: tuple[Outcome, ...]
-    skipped: int  # not active
-    rejected: tuple[RowProblem, ...]
-    warnings: tuple[RowProblem, ...]
-    dry_run: bool = False
-    would_send: int = 0
-
-    @property
-    def complete(self) -> bool:
-        """Every active, valid subscriber has the issue."""
-        return not (self.failed or self.deferred or self.uncertain or self.rejected)
-
-
-def combine(reports: Sequence[SendReport]) -> SendReport:
-    """One report for the editions of an issue sent one after the other."""
-    first = reports[0]
-    return replace(
-        first,
-        sent=sum(report.sent for report in reports),
-        earlier=sum(report.earlier for report in reports),
-        failed=tuple(outcome for report in reports for outcome in report.failed),
-        deferred=tuple(outcome for report in reports for outcome in report.deferred),
-        uncertain=tuple(outcome for report in reports for outcome in report.uncertain),
-        skipped=sum(report.skipped for report in reports),
-        rejected=tuple(problem for report in reports for problem in report.rejected),
-        warnings=tuple(problem for report in reports for problem in report.warnings),
-        would_send=sum(report.would_send for report in reports),
-    )
+    suppressions: Reader | None = None  # who unsubscribed, now; read every `recheck` seconds
+    clock: Callable[[], datetime] | None = None  # dates each message (None: the issue's date)
+    interrupt: Interrupt | None = None  # set by a signal handler: stop, report, exit 130
+    halt: str = ""  # start stopped (an earlier edition's run stopped): every row only reported
 
 
 @dataclass
@@ -97,32 +73,48 @@ class _Run:
     options: SendOptions
     sign: Sign | None
     on_progress: ProgressCallback | None
-    jobs: queue.Queue[Subscriber | None]
-    limiter: _Limiter
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    abort: threading.Event = field(default_factory=threading.Event)
+    jobs: Jobs
+    limiter: Limiter
+    circuit: Circuit
+    suppressed: Suppressions
+    interrupt: Interrupt
+    clock: Callable[[], datetime] | None = None
+    lock: Lock = field(default_factory=Lock)
+    stop_reason: str = ""
     fatal: BaseException | None = None
+    interrupted: bool = False
     connected: bool = False  # once a connection worked, a refused one is a hiccup, not a wrong URL
     fresh: bool = False  # nothing in the journal for this issue and list: no lookups needed
     problems: dict[str, list[Outcome]] = field(default_factory=dict)  # failed, deferred, uncertain
-    counts: Counter[str] = field(default_factory=Counter)  # sent, earlier, would_send: no lists
+    counts: Counter[str] = field(default_factory=Counter)  # sent, earlier, would_send, not_active
+    stamped: tuple[int, Prepared] | None = None  # the issue with this second's Date header
 
     def key(self, email: str) -> JournalKey:
         return JournalKey(self.prepared.issue.ref.journal_key, self.prepared.list_id, email.lower())
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
-            if outcome.status in _COUNTED:
+            if outcome.status in COUNTED:
                 self.counts[outcome.status] += 1
             else:
                 self.problems.setdefault(outcome.status, []).append(outcome)
         if self.on_progress:
             self.on_progress(outcome)
 
-    def fail(self, error: BaseException) -> None:
+    def stop(self, reason: str) -> None:
         with self.lock:
-            self.fatal = self.fatal or error
-        self.abort.set()
+            self.stop_reason = self.stop_reason or reason
+        self.jobs.stop()
+
+    def poll(self) -> None:
+        """Called while the main thread waits: turns a Ctrl-C into a stop."""
+        if self.interrupt.requested and not self.interrupted:
+            self.interrupted = True
+            self.stop("interrupted")
+
+    def unsent(self, subscriber: Subscriber, reply: str = "") -> None:
+        reason = reply or f"not sent: {self.stop_reason or 'stopped'}"
+        self.note(Outcome(subscriber.email, "deferred", reason))
 
 
 def send_issue(
@@ -135,7 +127,11 @@ def send_issue(
     sign: Sign | None = None,
     on_progress: ProgressCallback | None = None,
     unsubscribed: Container[str] = (),
+    live: Live = Live(),
 ) -> SendReport:
+    """Send `prepared` to the active readers of `rows` but `unsubscribed` and those `live` says
+    left meanwhile; see `Live` for the rest."""
+    suppressions, clock, interrupt, halt = live.suppressions, live.clock, live.interrupt, live.halt
     run = _Run(
         prepared,
         target,
@@ -143,39 +139,72 @@ def send_issue(
         options,
         sign,
         on_progress,
-        queue.Queue(maxsize=options.concurrency * 4),
-        _Limiter(options.rate),
+        Jobs(options.concurrency * 4),
+        Limiter(options.rate),
+        Circuit(options.breaker or options.concurrency + 2),
+        Suppressions(unsubscribed, suppressions, options.recheck),
+        interrupt or Interrupt(),
+        clock,
     )
+    if halt:
+        run.interrupted = halt == "interrupted"
+        run.stop(halt)
     tally = Tally()
     run.fresh = not journal.has_any(prepared.issue.ref.journal_key, prepared.list_id)
-    workers = (
-        []
-        if options.dry_run
-        else [
-            threading.Thread(target=_work, args=(run,), name=f"smtp-{n}", daemon=True)
-            for n in range(max(1, options.concurrency))
-        ]
-    )
+    count = 0 if options.dry_run or halt else max(1, options.concurrency)
+    workers = [Thread(target=_work, args=(run,), name=f"smtp-{n}", daemon=True) for n in range(count)]
     for worker in workers:
         worker.start()
     try:
-        for subscriber in recipients(rows, tally, unsubscribed):
-            if run.abort.is_set():
-                break
-            if _to_send(run, subscriber):
-                _put(run, subscriber)
-    except BaseException:
-        run.abort.set()  # Ctrl-C or an unreadable list: finish the messages in flight, no more
-        raise
+        _feed(run, recipients(rows, tally, run.suppressed))
     finally:
-        for _ in workers:
-            _put(run, None, force=True)
-        for worker in workers:
-            worker.join()
-        journal.flush()  # the report and the journal agree when this returns
+        run.jobs.close()
+        _join(run, workers)
+        for job in run.jobs.leftovers():
+            run.unsent(job.subscriber, f"{job.reply}; not sent: {run.stop_reason}" if job.reply else "")
+        _flush(run)
     if run.fatal:
         raise run.fatal
     return _report(run, tally)
+
+
+def _feed(run: _Run, readers: Iterator[Subscriber]) -> None:
+    """Every reader of the list into the queue, or into the report once the run stopped."""
+    try:
+        for subscriber in readers:
+            run.poll()
+            if _to_send(run, subscriber) and not run.jobs.put(subscriber, run.poll):
+                run.unsent(subscriber)
+    except KeyboardInterrupt:  # without the CLI's handler: stop, and still account for every row
+        run.interrupted = True
+        run.stop("interrupted")
+        for subscriber in readers:
+            if _to_send(run, subscriber):
+                run.unsent(subscriber)
+    except DeliveryError as exc:  # the store of unsubscribes cannot be read, for example
+        run.stop(exc.message)
+        for subscriber in readers:
+            if _to_send(run, subscriber):
+                run.unsent(subscriber)
+
+
+def _join(run: _Run, workers: list[Thread]) -> None:
+    for worker in workers:
+        while worker.is_alive():
+            try:
+                worker.join(0.2)
+                run.poll()
+            except KeyboardInterrupt:
+                run.interrupted = True
+                run.stop("interrupted")
+
+
+def _flush(run: _Run) -> None:
+    """The report and the journal agree when this returns (or the journal broke: see stop)."""
+    try:
+        run.journal.flush()
+    except DeliveryError as exc:
+        run.stop(exc.message)
 
 
 def _to_send(run: _Run, subscriber: Subscriber) -> bool:
@@ -188,6 +217,8 @@ def _to_send(run: _Run, subscriber: Subscriber) -> bool:
         run.note(Outcome(subscriber.email, "failed", f"(earlier run) {entry.reply if entry else ''}"))
     elif state == SENDING and not run.options.resend_uncertain:
         run.note(Outcome(subscriber.email, "uncertain", "the end of DATA was sent but no reply recorded"))
+    elif run.jobs.stopped:
+        run.unsent(subscriber)
     elif run.options.dry_run:
         _build(run, subscriber)  # what would go out is made, signed, and thrown away
         run.note(Outcome(subscriber.email, "would_send"))
@@ -196,72 +227,103 @@ def _to_send(run: _Run, subscriber: Subscriber) -> bool:
     return False
 
 
-def _put(run: _Run, item: Subscriber | None, *, force: bool = False) -> None:
-    while True:
-        try:
-            run.jobs.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            if run.abort.is_set() and not force:
-                return
-            if force:  # the workers stopped early: make room for the stop signal
-                with contextlib.suppress(queue.Empty):
-                    run.jobs.get_nowait()
-
-
 def _work(run: _Run) -> None:
     connection = Connection(run.target)
     try:
-        while (subscriber := run.jobs.get()) is not None:
-            if run.abort.is_set():
-                continue  # drain: the run is stopping
-            run.note(_deliver(run, connection, subscriber))
-    except BaseException as exc:  # a DeliveryError that stops the run, or a bug: stop them all
-        run.fail(exc)
-        while run.jobs.get() is not None:
-            pass
+        while (job := run.jobs.take()) is not None:
+            try:
+                _attempt(run, connection, job)
+            except DeliveryError as exc:  # the journal broke, or the server refused us for good
+                run.unsent(job.subscriber, f"not sent: {exc.message}")
+                if not run.connected and not isinstance(exc, JournalBroken):
+                    run.fatal = run.fatal or exc  # the first connection failed: a wrong URL, AUTH, TLS
+                run.stop(exc.message)
+            except BaseException as exc:  # a bug: stop them all, and say so
+                run.unsent(job.subscriber, "not sent: internal error")
+                run.fatal = run.fatal or exc
+                run.stop(f"internal error: {exc!r}")
+            finally:
+                run.jobs.done()
     finally:
         connection.close()
 
 
+def _attempt(run: _Run, connection: Connection, job: Job) -> None:
+    subscriber = job.subscriber
+    if subscriber.email in run.suppressed:
+        run.note(Outcome(subscriber.email, "not_active", "unsubscribed during the send"))
+        return
+    if connection.messages >= run.options.per_connection:
+        connection.close()
+    try:
+        if connection.open():  # a new batch: read the unsubscribes again first
+            run.suppressed.refresh(unless_younger_than=0.2)
+            if subscriber.email in run.suppressed:
+                run.note(Outcome(subscriber.email, "not_active", "unsubscribed during the send"))
+                return
+    except Unreachable as exc:
+        if not (exc.temporary or run.connected):
+            raise  # the very first connection was refused: most likely a wrong URL
+        _again(run, job, exc.message, host_fault=True)
+        return
+    run.connected = True
+    run.limiter.wait()
+    key, mid = run.key(subscriber.email), message_id(run.prepared, subscriber.email)
+    result = connection.send(
+        run.prepared.sender.addr_spec,
+        subscriber.email,
+        _build(run, subscriber),
+        before_end=lambda: run.journal.mark_sending(key, mid),
+    )
+    if result.status == UNCERTAIN:
+        run.note(Outcome(subscriber.email, "uncertain", result.reply))
+        if result.host_fault:
+            _fault(run, result.reply)
+    elif result.status != RETRY:
+        run.circuit.ok()
+        state = SENT if result.status == DELIVERED else FAILED
+        run.journal.record(key, mid, state, result.reply)
+        run.note(Outcome(subscriber.email, state, result.reply))
+    else:
+        run.journal.record(key, mid, DEFERRED, result.reply)  # not `sending` any more: certain
+        _again(run, job, result.reply, host_fault=result.host_fault)
+
+
+def _again(run: _Run, job: Job, reply: str, *, host_fault: bool) -> None:
+    """A later try after the next back-off delay, or `deferred` when none is left."""
+    if host_fault:
+        _fault(run, reply)
+    delays = run.options.retry_delays
+    if job.attempt < len(delays) and not run.jobs.stopped:
+        run.jobs.again(job, delays[job.attempt], reply)
+    else:
+        run.unsent(job.subscriber, reply if not run.jobs.stopped else f"{reply}; not sent: {run.stop_reason}")
+
+
+def _fault(run: _Run, reply: str) -> None:
+    if run.circuit.fault():
+        run.stop(
+            f"circuit open: {run.target.name} failed {run.circuit.limit} times in a row "
+            f"(timeouts, cuts or 421), last: {reply}"
+        )
+
+
 def _build(run: _Run, subscriber: Subscriber) -> bytes:
-    message = render_message(run.prepared, subscriber)
+    message = render_message(_stamped(run), subscriber)
     return run.sign(message) if run.sign else message
 
 
-def _deliver(run: _Run, connection: Connection, subscriber: Subscriber) -> Outcome:
-    message = _build(run, subscriber)
-    key, mid = run.key(subscriber.email), message_id(run.prepared, subscriber.email)
-    reply = ""
-    for delay in (0.0, *run.options.retry_delays):
-        if delay and run.abort.wait(delay):
-            break
-        if connection.messages >= run.options.per_connection:
-            connection.close()
-        try:
-            connection.open()
-            run.connected = True
-        except Unreachable as exc:
-            if not run.connected:
-                raise  # the very first connection failed: most likely a wrong URL
-            reply = exc.message
-            continue
-        run.limiter.wait()
-        result = connection.send(
-            run.prepared.sender.addr_spec,
-            subscriber.email,
-            message,
-            before_end=lambda: run.journal.mark_sending(key, mid),
-        )
-        if result.status == UNCERTAIN:
-            return Outcome(subscriber.email, "uncertain", result.reply)
-        if result.status != RETRY:
-            state = SENT if result.status == DELIVERED else FAILED
-            run.journal.record(key, mid, state, result.reply)
-            return Outcome(subscriber.email, state, result.reply)
-        reply = result.reply
-        run.journal.record(key, mid, DEFERRED, reply)  # not `sending` any more: the server said no
-    return Outcome(subscriber.email, "deferred", reply or "stopped")
+def _stamped(run: _Run) -> Prepared:
+    """The issue with `Date:` the moment of sending (to the second), when a clock is given."""
+    if run.clock is None:
+        return run.prepared
+    now = run.clock()
+    second = int(now.timestamp())
+    stamped = run.stamped
+    if stamped is None or stamped[0] != second:
+        stamped = (second, dated(run.prepared, now))
+        run.stamped = stamped
+    return stamped[1]
 
 
 def _report(run: _Run, tally: Tally) -> SendReport:
@@ -275,28 +337,12 @@ def _report(run: _Run, tally: Tally) -> SendReport:
         failed=of("failed"),
         deferred=of("deferred"),
         uncertain=of("uncertain"),
-        skipped=tally.skipped,
+        skipped=tally.skipped + run.counts["not_active"],
         rejected=tuple(tally.rejected),
         warnings=tuple(tally.warnings),
         dry_run=run.options.dry_run,
         would_send=run.counts["would_send"],
+        total=tally.rows,
+        stopped=run.stop_reason,
+        interrupted=run.interrupted,
     )
-
-
-class _Limiter:
-    """At most `rate` messages a second over all connections (0: no limit)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.next = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            slot = max(self.next, now)
-            self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)

@@ -21,7 +21,7 @@ from tests.factories import issue_of
 from tests.pgserver import fresh_schema, server_or_skip
 
 GOLDEN = Path(__file__).parent / "golden"
-SECRET = "test-secret"  # DIGEST_UNSUBSCRIBE_SECRET in tests
+SECRET = "test-secret-0123456789abcdefghijklmnop"  # DIGEST_UNSUBSCRIBE_SECRET in tests
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # a Thursday in 2026-W48
 
 

@@ -230,7 +230,7 @@ def test_spamassassin_finds_nothing_to_object_to(tmp_path: Path) -> None:
 
     from digest.cli import app
 
-    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "NO_COLOR": "1", "DIGEST_UNSUBSCRIBE_SECRET": "s"}
+    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "NO_COLOR": "1", "DIGEST_UNSUBSCRIBE_SECRET": "s" * 32}
     assert CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")], env=env).exit_code == 0
     message = sorted((tmp_path / "demo" / "messages").glob("*.eml"))[0].read_bytes()
     report = subprocess.run(

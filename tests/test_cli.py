@@ -17,7 +17,7 @@ runner = CliRunner()
 ENV = {
     "DIGEST_NOW": "2026-11-26T06:00:00+00:00",
     "NO_COLOR": "1",
-    "DIGEST_UNSUBSCRIBE_SECRET": "s3cret-for-tests",
+    "DIGEST_UNSUBSCRIBE_SECRET": "s3cret-for-tests-0123456789abcdefghijkl",
 }
 
 

@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from digest import mime, pipeline
-from digest.config import Settings
+from digest.config import Settings, load_settings
 from digest.deliver import (
     Encoded,
     Prepared,
@@ -29,7 +29,7 @@ from digest.render import render_issue
 from tests.factories import env_of, issue_of
 from tests.mailrules import assert_email_rules, parse
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
 WITH_SECRET = env_of(unsubscribe_secret=SECRET)
 
 
@@ -175,7 +175,7 @@ def test_delivery_keys_are_validated_naming_key_and_file(
     literal = value if value.startswith("[") else f"'{value}'"
     path = write_config(f"[delivery]\n{key} = {literal}\n\n[[feeds]]\nurl = 'feed.xml'\n")
     with pytest.raises(ConfigError, match=rf"digest.toml: delivery\.{key}: .*{re.escape(problem)}"):
-        pipeline.load_settings(path)
+        load_settings(path)
 
 
 def test_a_long_subject_and_name_fold_within_78_columns(

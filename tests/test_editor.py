@@ -19,7 +19,11 @@ from digest.cli import app
 from digest.preview import find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "NO_COLOR": "1", "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"}
+ENV = {
+    "DIGEST_NOW": "2026-11-26T06:00:00+00:00",
+    "NO_COLOR": "1",
+    "DIGEST_UNSUBSCRIBE_SECRET": "s3cret-0123456789abcdefghijklmnopqrstuv",
+}
 runner = CliRunner()
 
 
@@ -160,6 +164,29 @@ def test_the_workflow_is_valid_and_the_one_init_writes() -> None:
     for command in ("digest gather", "digest build", "digest check", "digest send"):
         assert command in commands
     assert "digest gather" in (ROOT / "docs/ci.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("codes", "runs", "status"), [([0], 1, 0), ([1], 1, 1), ([4, 4, 0], 3, 0), ([4, 4, 4], 3, 4)]
+)
+def test_the_send_step_runs_again_on_exit_4_only(
+    tmp_path: Path, codes: list[int], runs: int, status: int
+) -> None:
+    """The send step's script with a fake `digest` that exits with `codes` in turn."""
+    [step] = [s for s in _workflow()["jobs"]["send"]["steps"] if s.get("name") == "Send"]
+    fake = tmp_path / "digest"
+    calls = tmp_path / "calls"
+    fake.write_text(
+        f"#!/bin/bash\necho x >> {calls}\ncodes=({' '.join(map(str, codes))})\n"
+        f"n=$(wc -l < {calls})\nexit ${{codes[$((n-1))]}}\n",
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "RETRY_PAUSE": "0"}
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], env=environment, capture_output=True, text=True)
+    assert done.returncode == status and len(calls.read_text().splitlines()) == runs
+    save = [s for s in _workflow()["jobs"]["send"]["steps"] if s.get("name") == "Save the send journal"]
+    assert save and save[0]["if"] == "always()"
 
 
 def test_the_workflow_build_job_runs_locally(tmp_path: Path) -> None:

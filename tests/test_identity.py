@@ -21,7 +21,7 @@ from digest.store import open_store
 from tests.smtpserver import Mailbox, smtp_server
 
 runner = CliRunner()
-ENV = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s" * 32, "NO_COLOR": "1"}
+ENV = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s" * 32 * 32, "NO_COLOR": "1"}
 BASE = "https://digest.example.org"
 
 

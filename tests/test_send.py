@@ -27,7 +27,7 @@ from digest.deliver import Prepared, render_message
 from digest.errors import ConfigError, DeliveryError
 from digest.journal import FAILED, SENDING, SENT, Journal, Key
 from digest.models import Issue, Post, Subscriber
-from digest.pipeline import scaffold
+from digest.newsletter import scaffold
 from digest.sender import SendOptions, SendReport, send_issue
 from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget, parse_smtp_url
@@ -36,7 +36,7 @@ from tests.factories import issue_of
 from tests.mailrules import SIGNED_HEADERS, assert_email_rules, parse
 from tests.smtpserver import Faults, Mailbox, free_port, self_signed, server_context, smtp_server
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
 FAST = SendOptions(concurrency=3, retry_delays=(0.05, 0.1, 0.2))
 
 
@@ -429,9 +429,9 @@ def test_killed_mid_send_and_run_again_every_recipient_gets_exactly_one(
 
 
 def test_lines_starting_with_a_dot_survive_the_wire(prepared: Prepared, journal: Journal) -> None:
-    from digest.smtp import _dot_stuffed
+    from digest.smtp import dot_stuffed
 
-    assert _dot_stuffed(b"a\r\n.b\r\n.") == b"a\r\n..b\r\n..\r\n"
+    assert dot_stuffed(b"a\r\n.b\r\n.") == b"a\r\n..b\r\n..\r\n"
     reader = Subscriber(email="dot@example.org", name=".Dot", locale="fr")
     mailbox = Mailbox()
     with smtp_server(mailbox) as server:
@@ -452,7 +452,7 @@ def test_each_reader_gets_the_edition_in_their_language_exactly_once(tmp_path: P
         ),
         encoding="utf-8",
     )
-    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s", "NO_COLOR": "1"}
+    env = {"DIGEST_NOW": "2026-11-26T06:00:00+00:00", "DIGEST_UNSUBSCRIBE_SECRET": "s" * 32, "NO_COLOR": "1"}
     runner = CliRunner()
     assert runner.invoke(app, ["gather", "--config", str(config)], env=env).exit_code == 0
     assert runner.invoke(app, ["build", "--config", str(config)], env=env).exit_code == 0
@@ -477,3 +477,21 @@ def test_each_reader_gets_the_edition_in_their_language_exactly_once(tmp_path: P
     assert mailbox.parsed("priya.raman@example.com")["Subject"].startswith("Le Digest des Médias — week 47")
     assert mailbox.parsed("amelie.durand@example.org")["Subject"].endswith("semaine 47 de 2026")
     assert mailbox.parsed("jonas.weiss@example.org")["Subject"].endswith("semaine 47 de 2026")  # de → main
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://news:pa/ss@w0rd@mail.example.org",
+        "smtp://news:p@ss:w/0rd@mail.example.org:587",
+        "smtp://news:sec/ret@mail.example.org/inbox",
+        "http://news:sec/ret@mail.example.org",
+    ],
+)
+def test_no_error_shows_any_part_of_a_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_smtp_url(url)
+    shown = str(caught.value)
+    for part in ("pa/ss", "w0rd", "p@ss", "w/0rd", "sec/ret", "ret@", "ss@"):
+        assert part not in shown, shown
+    assert "news" in shown and "mail.example.org" in shown

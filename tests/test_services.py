@@ -23,7 +23,7 @@ from digest.render import render_issue
 from digest.services import SERVICES, variables
 from tests.factories import env_of, issue_of
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789abcdefghijklmnop"
 SMUGGLED = "{{ .Subscriber.Email }} {{email}} {{{email}}} %recipient.email%"
 
 

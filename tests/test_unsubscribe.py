@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,10 +30,10 @@ from digest.errors import ConfigError
 from digest.migrations import MIGRATIONS
 from digest.store import open_store
 from digest.subscribers import read_subscribers, recipients
-from digest.tokens import signing_secret, unsubscribe_token, verify_token
+from digest.tokens import LEGACY_UNTIL, legacy_token, signing_secret, unsubscribe_token, verify_token
 from digest.unsubscribe import UnsubscribeApp, create_app, list_id_of, one_click, page, server
 
-SECRET = b"s3cret-for-tests"
+SECRET = b"s3cret-for-tests-0123456789abcdefghijkl"
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 AMELIE = "amelie.durand@example.org"  # French, active in the sample list
@@ -80,28 +80,38 @@ def test_a_genuine_token_names_its_address(settings: Settings) -> None:
     )
 
 
-def test_the_token_format_never_changes_so_links_already_sent_keep_working() -> None:
-    assert (
-        unsubscribe_token(SECRET, "digest.example.org", "Amelie.Durand@example.org")
-        == "YW1lbGllLmR1cmFuZEBleGFtcGxlLm9yZw.A8d2-4HSaEMkwVyJjb8xEZ8c"
-    )
-    assert (
-        unsubscribe_token(SECRET, "digest.example.org", "zoé@exemple.fr")
-        == "em_DqUBleGVtcGxlLmZy.m1N33D1c-ggetl9cihJZ5s6R"
-    )
-    assert verify_token(SECRET, "digest.example.org", "em_DqUBleGVtcGxlLmZy.m1N33D1c-ggetl9cihJZ5s6R") == (
-        "zoé@exemple.fr"
-    )
+def test_a_token_is_opaque_stable_and_bound_to_its_list() -> None:
+    made = unsubscribe_token(SECRET, "digest.example.org", "Amelie.Durand@example.org")
+    assert made == unsubscribe_token(SECRET, "digest.example.org", "amelie.durand@example.org")  # same bytes
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", made) and "amelie" not in base64.urlsafe_b64decode(
+        made + "=="
+    ).decode("latin-1")
+    assert verify_token(SECRET, "digest.example.org", made) == "amelie.durand@example.org"
+    assert verify_token(SECRET, "other.example.org", made) is None
+
+
+def test_links_already_sent_keep_working_until_the_documented_date() -> None:
+    old = "em_DqUBleGVtcGxlLmZy.m1N33D1c-ggetl9cihJZ5s6R"  # made with b"s3cret-for-tests" before
+    assert legacy_token(b"s3cret-for-tests", "digest.example.org", "zoé@exemple.fr") == old
+    assert verify_token(b"s3cret-for-tests", "digest.example.org", old) == "zoé@exemple.fr"
+    before = LEGACY_UNTIL - timedelta(days=1)
+    assert verify_token(b"s3cret-for-tests", "digest.example.org", old, now=before) == "zoé@exemple.fr"
+    after = LEGACY_UNTIL + timedelta(seconds=1)
+    assert verify_token(b"s3cret-for-tests", "digest.example.org", old, now=after) is None
 
 
 def test_messages_and_the_app_share_one_token_maker() -> None:
     assert deliver.unsubscribe_token is unsubscribe_token
 
 
-def test_an_empty_secret_names_the_variable_to_set() -> None:
-    assert signing_secret("s3cret") == b"s3cret"
+def test_an_empty_or_short_secret_names_the_variable_and_how_to_make_one() -> None:
+    assert signing_secret("s" * 32) == b"s" * 32
     with pytest.raises(ConfigError, match="DIGEST_UNSUBSCRIBE_SECRET is not set"):
         signing_secret("")
+    for short in (" ", "a", "x" * 31):
+        with pytest.raises(ConfigError, match="at least 32 bytes") as caught:
+            signing_secret(short)
+        assert "secrets.token_urlsafe(32)" in str(caught.value)
 
 
 def _flip(text: str, index: int) -> str:
@@ -110,21 +120,25 @@ def _flip(text: str, index: int) -> str:
 
 def test_forged_tampered_and_foreign_tokens_name_no_one(settings: Settings) -> None:
     genuine = token(settings, AMELIE)
-    who, signature = genuine.split(".")
+    legacy = legacy_token(SECRET, list_id_of(settings), AMELIE)
+    who, signature = legacy.split(".")
     other_who = base64.urlsafe_b64encode(PRIYA.encode()).rstrip(b"=").decode()
     list_id = list_id_of(settings)
     for bad in (
-        f"{who}.{'A' * 24}",  # forged signature
+        f"{who}.{'A' * 24}",  # forged signature (old form)
         f"{other_who}.{signature}",  # Amélie's signature on Priya's address
-        _flip(genuine, len(who) + 3),  # one character of the signature changed
+        _flip(legacy, len(who) + 3),  # one character of the signature changed
+        _flip(genuine, 3),  # one character of an opaque token changed
+        _flip(genuine, len(genuine) - 1),
         token(settings, AMELIE, list_id="other.example.org"),  # replayed from another list
-        token(settings, AMELIE, secret=b"another-secret"),  # signed with another secret
+        token(settings, AMELIE, secret=b"another-secret-0123456789abcdefghijkl"),  # another secret
         genuine + "A",
+        genuine[:-4],
         who,
         "",
         "a.b.c",
         "é" * 10 + "." + signature,
-        "A" * 600 + "." + signature,
+        "A" * 600,
     ):
         assert verify_token(SECRET, list_id, bad) is None, bad
 
@@ -214,12 +228,12 @@ def test_a_bad_token_changes_nothing_and_answers_400(
     client: httpx.Client, settings: Settings, bad: str
 ) -> None:
     genuine = token(settings, AMELIE)
-    who, _ = genuine.split(".")
+    who, _ = legacy_token(SECRET, list_id_of(settings), AMELIE).split(".")
     value = {
         "forged": f"{who}.{'x' * 24}",
         "tampered": _flip(genuine, 2),
         "other list": token(settings, AMELIE, list_id="another-list.example.org"),
-        "other secret": token(settings, AMELIE, secret=b"not-our-secret"),
+        "other secret": token(settings, AMELIE, secret=b"not-our-secret-0123456789abcdefghijkl"),
         "garbage": "not-a-token",
     }[bad]
     for response in (
@@ -438,3 +452,17 @@ def test_the_production_factory_takes_the_state_folder_from_digest_state(
         assert http.post(f"/unsubscribe/{token(settings, AMELIE)}", data=ONE_CLICK).status_code == 200
     assert recorded(settings) == {AMELIE}
     assert recorded(load_settings(newsletter)) == frozenset()
+
+
+def test_no_token_reaches_a_log_line_even_percent_encoded(settings: Settings) -> None:
+    from digest.unsubscribe import _LOGGED_TOKEN
+
+    legacy = legacy_token(SECRET, list_id_of(settings), AMELIE)
+    for url in (
+        f"/unsubscribe/{token(settings, AMELIE)}",
+        f"/unsubscribe/{legacy}",
+        f"/unsubscribe/{legacy.replace('.', '%2E')}",
+        f"/unsubscribe/{legacy.replace('.', '%2e')}/",
+    ):
+        line = _LOGGED_TOKEN.sub("<token>", f'"POST {url} HTTP/1.1" 400 -')
+        assert line == f'"POST /unsubscribe/<token>{"/" if url.endswith("/") else ""} HTTP/1.1" 400 -', line

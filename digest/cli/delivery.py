@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -21,7 +26,8 @@ from digest.cli.common import (
     out,
 )
 from digest.cli.reports import exported_json, print_rows, print_send, send_json, send_progress
-from digest.sender import SendOptions
+from digest.sender import SendOptions, SendReport
+from digest.sendqueue import Interrupt
 from digest.smtp import parse_smtp_url
 
 
@@ -92,6 +98,16 @@ ResendOption = Annotated[
 ]
 
 
+ToOption = Annotated[
+    list[str] | None,
+    typer.Option("--to", help="A test send to this address only (repeatable): subject [TEST], no journal."),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Send although the state has no record of an issue recorded as sent."),
+]
+
+
 def send(
     issue_dir: IssueArgument,
     smtp_url: SmtpUrlOption,
@@ -107,38 +123,81 @@ def send(
     insecure: InsecureOption = False,
     dry_run: DryRunOption = False,
     resend_uncertain: ResendOption = False,
+    to: ToOption = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Send the issue over SMTP; after a crash, the same command resumes and never sends twice.
+    """Send the issue over SMTP; run the same command again until it exits 0 or 1.
 
     Each message is recorded in the journal (the state folder) before its end is sent and after
     the server's reply, keyed on the issue (its week or span), so every issue is sent once to
-    each reader. A message whose end was sent with no reply recorded (a crash at that moment) is
-    uncertain: listed, and sent again only with --resend-uncertain. 4xx replies are retried, 5xx
-    fail that recipient. The password comes from DIGEST_SMTP_PASSWORD, a DKIM key from
-    DIGEST_DKIM_KEY. Exit 1 when a message was not delivered.
+    each reader. 4xx replies, 421 and connections cut before the end of DATA are retried with
+    back-off; 5xx fail that recipient; a message whose end was sent with no reply is uncertain:
+    listed, and sent again only with --resend-uncertain. Every row of the list is accounted for.
+    `--to ADDRESS` sends a test copy (subject [TEST]) to that address only, outside the journal.
+    The password comes from DIGEST_SMTP_PASSWORD, a DKIM key from DIGEST_DKIM_KEY.
 
-    Example: digest send issues/2026-W47 --smtp-url smtp://news@mail.example.org
+    Exit 0: every active reader has the issue (now or earlier). 1: finished, but some failed for
+    good, are uncertain or rows were rejected (a decision; rerunning changes nothing). 4: some
+    remain (deferred, circuit open, journal not writable): run the same command again. 130:
+    interrupted (Ctrl-C): run it again too.
+
+    Example: digest send issues/2026-W47 --smtp-url smtp://news@mail.example.org --to me@example.org
     """
     env = environment()
     target = parse_smtp_url(
         smtp_url, password=env.smtp_password, insecure=insecure, ca_file=ca_file, timeout=timeout
     )
-    with send_progress() as advance:
+    options = SendOptions(concurrency, rate, per_connection, dry_run, resend_uncertain, force=force)
+    settings = issue_settings(issue_dir, config, state)
+    if to:
+        report = pipeline.send_test(issue_dir, settings, env, target=target, options=options, addresses=to)
+        _finish(report, as_json)
+    interrupt = Interrupt()
+    with send_progress() as advance, interrupts(interrupt):
         report = pipeline.send(
             issue_dir,
-            issue_settings(issue_dir, config, state),
+            settings,
             env,
             target=target,
-            options=SendOptions(concurrency, rate, per_connection, dry_run, resend_uncertain),
+            options=options,
             subscribers=subscribers,
             on_progress=advance,
             segment=segment,
+            interrupt=interrupt,
         )
+    _finish(report, as_json)
+
+
+def _finish(report: SendReport, as_json: bool) -> None:
     print_rows(report.rejected, report.warnings)
     if as_json:
         out.print_json(data=send_json(report))
     else:
         print_send(report)
-    if not report.complete:
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code)
+
+
+@contextmanager
+def interrupts(interrupt: Interrupt) -> Iterator[None]:
+    """Ctrl-C (and SIGTERM, what CI sends on cancel) asks the run to stop: messages in flight
+    finish, the rest is reported, exit 130. A second Ctrl-C stops at once (the journal still
+    never lets a message be sent twice)."""
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        if interrupt.requested:
+            raise KeyboardInterrupt
+        interrupt.requested = True
+        err.print(
+            "stopping: the messages in flight finish, then the summary (Ctrl-C again: now)", markup=False
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)

@@ -65,6 +65,8 @@ def print_rows(rejected: Sequence[RowProblem], warnings: Sequence[RowProblem]) -
 
 
 def print_send(report: SendReport) -> None:
+    for outcome in report.seeds:
+        err.print(f"seed       {outcome.recipient}: {outcome.status} {outcome.reply}".rstrip(), markup=False)
     for outcome in report.failed:
         err.print(f"failed     {outcome.recipient}: {outcome.reply}", markup=False)
     for outcome in report.deferred:
@@ -74,30 +76,49 @@ def print_send(report: SendReport) -> None:
             f"uncertain  {outcome.recipient}: {outcome.reply} (not sent again; --resend-uncertain would)",
             markup=False,
         )
+    if report.stopped:
+        err.print(f"stopped: {report.stopped}", markup=False)
     verb = f"Would send {report.would_send}" if report.dry_run else f"Sent {report.sent}"
     err.print(
-        f"{verb} messages via {report.server}: {report.earlier} sent earlier, {len(report.failed)} failed, "
-        f"{len(report.deferred)} deferred, {len(report.uncertain)} uncertain, {report.skipped} not active, "
-        f"{len(report.rejected)} rejected",
+        f"{verb} messages via {report.server} to a list of {report.total}: {report.earlier} sent earlier, "
+        f"{len(report.failed)} failed, {len(report.deferred)} deferred, {len(report.uncertain)} uncertain, "
+        f"{report.skipped} not active, {len(report.rejected)} rejected",
         markup=False,
     )
+    err.print(NEXT_STEP[report.exit_code], markup=False)
+
+
+NEXT_STEP = {
+    0: "Done: every active reader has the issue.",
+    1: "Finished, with failures or uncertain messages to look at: running again changes nothing.",
+    4: "Not finished: run the same command again (nothing is sent twice).",
+    130: "Interrupted: run the same command again (nothing is sent twice).",
+}
 
 
 def send_json(report: SendReport) -> dict[str, Any]:
+    """The shape of docs/delivery.md (and PRODUCT.md): total = sent + sent_earlier + failed +
+    deferred + uncertain + not_active + rejected (+ would_send in a dry run)."""
+
     def outcomes(items: tuple[Outcome, ...]) -> list[dict[str, str]]:
-        return [{"recipient": o.recipient, "reply": o.reply} for o in items]
+        return [{"email": o.recipient, "reason": o.reply} for o in items]
 
     return {
-        "server": report.server,
-        "dry_run": report.dry_run,
+        "total": report.total,
         "sent": report.sent,
-        "would_send": report.would_send,
-        "earlier": report.earlier,
+        "sent_earlier": report.earlier,
         "failed": outcomes(report.failed),
         "deferred": outcomes(report.deferred),
         "uncertain": outcomes(report.uncertain),
-        "skipped": report.skipped,
+        "not_active": report.skipped,
         "rejected": [asdict(problem) for problem in report.rejected],
+        "would_send": report.would_send,
+        "dry_run": report.dry_run,
+        "server": report.server,
+        "stopped": report.stopped or None,
+        "interrupted": report.interrupted,
+        "exit_code": report.exit_code,
+        "seeds": [{"email": o.recipient, "status": o.status, "reason": o.reply} for o in report.seeds],
     }
 
 

@@ -1,0 +1,192 @@
+"""Gather, build, render, check, preview and archive: the issue's half of the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from digest import archive as archive_stage
+from digest import gather as gather_stage
+from digest import layout
+from digest import preview as preview_stage
+from digest.check import Documents, Finding, check_issue
+from digest.config import Settings
+from digest.deliver import Template
+from digest.environment import Environment
+from digest.errors import InputError, NothingToPublish
+from digest.files import ensure_folder, write_atomically
+from digest.i18n import translate
+from digest.identity import IssueRef
+from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
+from digest.models import FeedReport, Issue, RenderedIssue
+from digest.newsletter import relative_config
+from digest.render import render_issue
+from digest.selection import Editorial, build_issue, choose_posts, choose_window
+from digest.store import open_store
+
+
+def editorial(settings: Settings) -> Editorial:
+    """What selection needs of the settings."""
+    newsletter = settings.newsletter
+    return Editorial(
+        newsletter.name,
+        newsletter.locale,
+        settings.zone,
+        newsletter.base_url,
+        settings.feeds,
+        settings.selection,
+    )
+
+
+def gather(
+    settings: Settings,
+    env: Environment,
+    *,
+    on_done: gather_stage.ProgressCallback | None = None,
+    retry_gone: bool = False,
+) -> list[FeedReport]:
+    """Fetch every feed into the store; `retry_gone` first clears the marks left by 410 answers."""
+    with open_store(settings.state, env.database_url) as store:
+        if retry_gone:
+            store.clear_gone(feed.url for feed in settings.feeds)
+        return gather_stage.gather_feeds(settings.feeds, store, now=env.now, on_done=on_done)
+
+
+@dataclass(frozen=True)
+class Built:
+    directory: Path
+    issue: Issue
+    warnings: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+
+def build(
+    settings: Settings,
+    env: Environment,
+    *,
+    week: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    out: Path | None = None,
+    pins: Sequence[str] = (),
+    drops: Sequence[str] = (),
+    force: bool = False,
+) -> Built:
+    """Select the posts of a week (or of --since/--until) and render every edition of the issue
+    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language)."""
+    window = choose_window(settings.zone, now=env.now, week=week, since=since, until=until)
+    with open_store(settings.state, env.database_url) as store:
+        candidates = store.posts_between(window.start, window.end)
+    news = editorial(settings)
+    choice = choose_posts(candidates, news, window_end=window.end, pins=pins, drops=drops)
+    if not choice.posts:
+        raise NothingToPublish(
+            f"no posts in {window.ref} ({len(candidates)} gathered in that span, none selected); no issue written",
+            hint="run `digest gather` first, or choose another --week",
+        )
+    issues_dir = out or settings.issues
+    number = _number(settings, issues_dir, window.ref, env)
+    editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]
+    issues = [
+        build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code)
+        for edition, code in zip(editions, ["", *settings.newsletter.variants], strict=True)
+    ]
+    for issue in issues:
+        refuse_to_lose_edits(issues_dir / issue.ref.path, issue, force)
+    findings: list[Finding] = []
+    for issue in issues:
+        folder = issues_dir / issue.ref.path
+        checked = write_issue(issue, folder, settings.templates, config=relative_config(settings, folder))
+        label = f"[{issue.locale}] " if issue.edition else ""
+        findings.extend(replace(finding, message=label + finding.message) for finding in checked)
+    return Built(issues_dir / window.ref.path, issues[0], choice.warnings, tuple(findings))
+
+
+def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environment) -> int:
+    """The issue's number: given once, at its first build, and kept; a new store continues the
+    series found in the issues folder."""
+    known = numbers_in(issues_dir)
+    with open_store(settings.state, env.database_url) as store:
+        return store.issue_number(
+            ref.slug, env.now, known=known.get(ref.slug), floor=max(known.values(), default=0)
+        )
+
+
+def write_issue(issue: Issue, directory: Path, templates: Path | None, *, config: str = "") -> list[Finding]:
+    """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks.
+
+    `config`, the newsletter's digest.toml relative to `directory`, is recorded in issue.json."""
+    rendered = render_issue(issue, templates)
+    html, text = anonymous(rendered, issue)
+    ensure_folder(directory)
+    files = {
+        ISSUE_FILE: issue_to_json(issue, config=config),
+        "email.html": html,
+        "email.txt": text,
+        "web.html": rendered.web,
+    }
+    for name, content in files.items():
+        write_atomically(directory / name, content)
+    return check_issue(Documents(issue, html, text))
+
+
+def rerender(issue_dir: Path, settings: Settings) -> list[Finding]:
+    """Render an (edited) issue.json again with its newsletter's templates; same issue, same bytes."""
+    return write_issue(
+        read_issue(issue_dir), issue_dir, settings.templates, config=relative_config(settings, issue_dir)
+    )
+
+
+def check(issue_dir: Path, env: Environment | None = None, *, browser: bool = True) -> list[Finding]:
+    """The quality gates; with a Chromium ($DIGEST_CHROMIUM, else on PATH) and `browser`, the
+    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs."""
+    issue = read_issue(issue_dir)
+    html, text = (_read(issue_dir / name) for name in ("email.html", "email.txt"))
+    chromium = preview_stage.find_chromium(env.chromium if env else "") if browser else None
+    measured = layout.measure(html, chromium) if chromium else None
+    return check_issue(Documents(issue, html, text, layout=measured))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError.from_os(str(path), exc) from exc
+
+
+def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
+    """The email as a reader with no name would see it: for email.html/email.txt, checks and previews."""
+    values = {
+        "greeting": translate(issue.locale, "hello_anonymous"),
+        "unsubscribe_url": f"{issue.base_url}/unsubscribe/",
+    }
+    html = Template.split(rendered.html, rendered.token_prefix).fill(values, escape=True)
+    text = Template.split(rendered.text, rendered.token_prefix).fill(values, escape=False)
+    return html, text
+
+
+def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
+    return preview_stage.screenshots(issue_dir, out, preview_stage.find_chromium(env.chromium))
+
+
+def preview_server(
+    issue_dir: Path, settings: Settings, *, host: str, port: int
+) -> preview_stage.PreviewServer:
+    """A local server for the issue that re-renders it when issue.json or a template changes."""
+    return preview_stage.PreviewServer(
+        issue_dir, lambda: rerender(issue_dir, settings), [settings.templates], host, port
+    )
+
+
+def archive(settings: Settings, *, out: Path, issues: Path | None = None) -> list[Path]:
+    """A static site of every built issue and edition (index, one page each, Atom feed) in `out`."""
+    newsletter = settings.newsletter
+    pages = archive_stage.site(
+        archive_stage.load_entries(issues or settings.issues),
+        base_url=newsletter.base_url,
+        title=newsletter.name,
+        locale=newsletter.locale,
+        subscribe_url=newsletter.subscribe_url or f"{newsletter.base_url}/subscribe",
+    )
+    return archive_stage.write_site(pages, out)
