@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, message_id, render_message
+from digest.envelope import envelope, smtputf8_reason
 from digest.models import Subscriber
 from digest.smtp import RETRY, UNCERTAIN, Connection, SmtpTarget, Unreachable
 from digest.smtp import SENT as DELIVERED
@@ -47,7 +48,7 @@ class Outcome:
 
 
 ProgressCallback = Callable[[Outcome], None]
-_COUNTED = ("sent", "earlier", "would_send")
+_COUNTED = ("sent", "earlier", "would_send")  # needs_smtputf8: a dry run's would_send, listed
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SendReport:
     warnings: tuple[RowProblem, ...]
     dry_run: bool = False
     would_send: int = 0
+    needs_smtputf8: tuple[Outcome, ...] = ()  # a dry run's: sent only if the server offers SMTPUTF8
 
     @property
     def complete(self) -> bool:
@@ -84,6 +86,7 @@ def combine(reports: Sequence[SendReport]) -> SendReport:
         rejected=tuple(problem for report in reports for problem in report.rejected),
         warnings=tuple(problem for report in reports for problem in report.warnings),
         would_send=sum(report.would_send for report in reports),
+        needs_smtputf8=tuple(outcome for report in reports for outcome in report.needs_smtputf8),
     )
 
 
@@ -188,12 +191,24 @@ def _to_send(run: _Run, subscriber: Subscriber) -> bool:
         run.note(Outcome(subscriber.email, "failed", f"(earlier run) {entry.reply if entry else ''}"))
     elif state == SENDING and not run.options.resend_uncertain:
         run.note(Outcome(subscriber.email, "uncertain", "the end of DATA was sent but no reply recorded"))
+    elif (problem := envelope(subscriber.email).problem) and run.options.dry_run:
+        run.note(Outcome(subscriber.email, "failed", problem))  # what the real run would record
     elif run.options.dry_run:
         _build(run, subscriber)  # what would go out is made, signed, and thrown away
-        run.note(Outcome(subscriber.email, "would_send"))
+        run.note(_would_send(subscriber))
     else:
         return True
     return False
+
+
+def _would_send(subscriber: Subscriber) -> Outcome:
+    """A dry run connects to nothing: an address that needs SMTPUTF8 goes out only if the server
+    offers it, and is listed as such."""
+    if envelope(subscriber.email).smtputf8:
+        return Outcome(
+            subscriber.email, "needs_smtputf8", smtputf8_reason(subscriber.email, "if the server offers it")
+        )
+    return Outcome(subscriber.email, "would_send")
 
 
 def _put(run: _Run, item: Subscriber | None, *, force: bool = False) -> None:
@@ -230,8 +245,12 @@ def _build(run: _Run, subscriber: Subscriber) -> bytes:
 
 
 def _deliver(run: _Run, connection: Connection, subscriber: Subscriber) -> Outcome:
-    message = _build(run, subscriber)
     key, mid = run.key(subscriber.email), message_id(run.prepared, subscriber.email)
+    address = envelope(subscriber.email)
+    if address.problem:  # no server could take it: that recipient fails, the run goes on
+        run.journal.record(key, mid, FAILED, address.problem)
+        return Outcome(subscriber.email, "failed", address.problem)
+    message = _build(run, subscriber)
     reply = ""
     for delay in (0.0, *run.options.retry_delays):
         if delay and run.abort.wait(delay):
@@ -249,7 +268,7 @@ def _deliver(run: _Run, connection: Connection, subscriber: Subscriber) -> Outco
         run.limiter.wait()
         result = connection.send(
             run.prepared.sender.addr_spec,
-            subscriber.email,
+            address.address,
             message,
             before_end=lambda: run.journal.mark_sending(key, mid),
         )
@@ -280,6 +299,7 @@ def _report(run: _Run, tally: Tally) -> SendReport:
         warnings=tuple(tally.warnings),
         dry_run=run.options.dry_run,
         would_send=run.counts["would_send"],
+        needs_smtputf8=of("needs_smtputf8"),
     )
 
 

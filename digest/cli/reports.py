@@ -74,7 +74,13 @@ def print_send(report: SendReport) -> None:
             f"uncertain  {outcome.recipient}: {outcome.reply} (not sent again; --resend-uncertain would)",
             markup=False,
         )
-    verb = f"Would send {report.would_send}" if report.dry_run else f"Sent {report.sent}"
+    for outcome in report.needs_smtputf8:
+        err.print(f"would send {outcome.recipient}: {outcome.reply}", markup=False)
+    verb = (
+        f"Would send {report.would_send + len(report.needs_smtputf8)}"
+        if report.dry_run
+        else f"Sent {report.sent}"
+    )
     err.print(
         f"{verb} messages via {report.server}: {report.earlier} sent earlier, {len(report.failed)} failed, "
         f"{len(report.deferred)} deferred, {len(report.uncertain)} uncertain, {report.skipped} not active, "
@@ -92,6 +98,7 @@ def send_json(report: SendReport) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "sent": report.sent,
         "would_send": report.would_send,
+        "needs_smtputf8": outcomes(report.needs_smtputf8),
         "earlier": report.earlier,
         "failed": outcomes(report.failed),
         "deferred": outcomes(report.deferred),
