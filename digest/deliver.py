@@ -226,6 +226,7 @@ def merge_values(prepared: Prepared, subscriber: Subscriber) -> dict[str, str]:
     token = unsubscribe_token(prepared.secret, prepared.list_id, subscriber.email)
     values = {
         "subscriber.name": name,
+        "subscriber.first_name": name.split(" ", 1)[0],
         "subscriber.email": subscriber.email,
         "subscriber.locale": subscriber.locale,
         "greeting": translate(locale, "hello", name=name) if name else translate(locale, "hello_anonymous"),
