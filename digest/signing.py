@@ -64,7 +64,7 @@ class Signer:
             "c=relaxed/relaxed",
             f"d={self.domain}",
             f"s={self.selector}",
-            "h=" + ":".join(name for name, _ in chosen),
+            *_fold_list("h=", [name for name, _ in chosen]),
             "bh=" + body_hash.decode("ascii"),
             "b=",
         ]
@@ -109,10 +109,18 @@ def _chosen_headers(head: bytes) -> list[tuple[str, bytes]]:
     return chosen
 
 
+def _fold_list(tag: str, names: list[str]) -> list[str]:
+    """`h=` as pieces that may be folded between (RFC 6376 allows FWS around its colons)."""
+    pieces = [name + ":" for name in names]
+    pieces[0] = tag + pieces[0]
+    pieces[-1] = pieces[-1].rstrip(":")  # the end of the tag: `;` follows
+    return pieces
+
+
 def _fold_tags(tags: list[str]) -> bytes:
     lines, line = [], "DKIM-Signature:"
     for index, tag in enumerate(tags):
-        piece = tag + (";" if index < len(tags) - 1 else "")
+        piece = tag if tag.endswith(":") else tag + (";" if index < len(tags) - 1 else "")
         if len(line) + 1 + len(piece) > 78 and line != "DKIM-Signature:":
             lines.append(line)
             line = ""
