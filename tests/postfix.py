@@ -1,6 +1,6 @@
 """A real Postfix for the tests: its own configuration folder, loopback only, local delivery.
 
-`running_postfix(folder)` writes a main.cf and master.cf into `folder`, starts Postfix with
+`running_postfix()` writes a main.cf and master.cf into a folder of its own, starts Postfix with
 `postfix -c folder start` (nothing system-wide is read or changed), and stops it at the end.
 Every recipient, whatever its domain, is delivered by virtual(8) into one Maildir; Postfix adds
 `Delivered-To:` naming the envelope recipient. Nothing is ever relayed: any other destination
@@ -15,6 +15,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ class Postfix:
 def _queue_empty(folder: Path) -> bool:
     queue = folder / "queue"
     return not any(
-        files for name in ("incoming", "active", "deferred", "maildrop") for _, _, files in os.walk(queue / name)
+        files
+        for name in ("incoming", "active", "deferred", "maildrop")
+        for _, _, files in os.walk(queue / name)
     )
 
 
@@ -131,7 +134,20 @@ def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextlib.contextmanager
-def running_postfix(folder: Path) -> Iterator[Postfix]:
+def running_postfix() -> Iterator[Postfix]:
+    """Postfix in a folder of its own under /tmp: its daemons run as the postfix user, which
+    must reach the queue (pytest's temporary folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="digest-postfix-"))
+    folder.chmod(0o755)
+    try:
+        with _running(folder) as postfix:
+            yield postfix
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _running(folder: Path) -> Iterator[Postfix]:
     if not os.path.exists(POSTFIX):
         raise PostfixUnavailable("postfix is not installed (.ci/run installs it)")
     try:
@@ -143,7 +159,9 @@ def running_postfix(folder: Path) -> Iterator[Postfix]:
     postfix = _configure(folder, _free_port())
     started = _run(folder, "start")
     if started.returncode != 0:
-        raise PostfixUnavailable(f"postfix -c {folder} start failed: {started.stderr.strip()}")
+        log = (folder / "maillog").read_text(errors="replace")[-600:] if (folder / "maillog").exists() else ""
+        _run(folder, "stop")
+        raise PostfixUnavailable(f"postfix -c {folder} start failed: {started.stderr.strip()} {log}")
     try:
         _wait_listening(postfix.port)
         yield postfix
