@@ -34,7 +34,7 @@ from digest.services import SERVICES
 from tests.factories import env_of, issue_of
 
 SECRET = "test-secret"
-SCHEMA = Path("/work/shared/services/sendgrid-mail-send.schema.json")
+SCHEMA = Path(__file__).with_name("data") / "sendgrid-mail-send.schema.json"  # from sendgrid-oai (MIT)
 LONG = "l" * 64 + "@" + ".".join(["a" * 60, "b" * 60, "c" * 59]) + ".org"  # 250 characters
 READERS = {  # address: what every format must do with it
     "plain@example.org": "all",
@@ -123,7 +123,7 @@ def assert_payload_headers_ascii(value: Any, key: str = "") -> None:
         for name, item in value.items():
             inside = key in HEADER_KEYS or name in HEADER_KEYS or name.startswith("h:")
             assert_payload_headers_ascii(item, name if inside or key not in HEADER_KEYS else key)
-            if name.startswith("h:") or name in ("from", "ToAddresses", "to") and isinstance(item, str):
+            if name.startswith("h:") or (name in ("from", "ToAddresses", "to") and isinstance(item, str)):
                 assert_printable(item)
     elif isinstance(value, list):
         for item in value:
@@ -323,3 +323,40 @@ def test_a_failed_export_publishes_nothing_and_exits_4(
             subscribers=readers_csv(tmp_path),
         )
     assert caught.value.exit_code == 4 and list((tmp_path / "o").iterdir()) == []
+
+
+# --- SMTP: the envelope per recipient -----------------------------------------------------------
+
+
+def test_a_server_without_smtputf8_gets_idn_domains_in_punycode_and_fails_only_non_ascii_locals(
+    tmp_path: Path, settings: Settings, make_post: Callable[..., Post]
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from digest.journal import Journal
+    from digest.sender import SendOptions, send_issue
+    from digest.smtp import SmtpTarget
+    from digest.subscribers import Row
+    from tests.smtpserver import Mailbox, free_port
+
+    issue = issue_of([make_post()])
+    prepared = prepare(render_issue(issue), issue, pipeline.sender(settings), SECRET)
+    emails = ["zoé@example.org", "user@exämple.org", "plain@example.org", LONG]
+    rows = [Row(Subscriber(email=e, locale="fr", line=n + 2)) for n, e in enumerate(emails)]
+    options = SendOptions(concurrency=2, retry_delays=())
+    mailbox = Mailbox()
+    server = Controller(mailbox, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False)
+    server.start()
+    try:
+        with Journal.open(tmp_path / "state") as journal:
+            target = SmtpTarget("smtp", "127.0.0.1", server.port, timeout=5)
+            dry = send_issue(prepared, rows, target, journal, replace(options, dry_run=True))
+            report = send_issue(prepared, rows, target, journal, options)
+    finally:
+        server.stop()
+    assert [o.recipient for o in dry.needs_smtputf8] == ["zoé@example.org"] and dry.would_send == 3
+    assert report.sent == 3 and [o.recipient for o in report.failed] == ["zoé@example.org"]
+    assert report.failed[0].reply.startswith("needs SMTPUTF8 (smtp://127.0.0.1:")
+    assert sorted(to for to, _ in mailbox.messages) == sorted(
+        ["user@xn--exmple-cua.org", "plain@example.org", LONG]
+    )

@@ -143,6 +143,7 @@ def exported_json(exported: pipeline.Exported) -> dict[str, object]:
         "written": exported.written,
         "skipped": exported.skipped,
         "files": [str(path) for path in exported.files],
+        "stale_removed": [str(path) for path in exported.stale],
         "rejected": [{"line": p.line, "reason": p.reason} for p in exported.rejected],
         "warnings": [{"line": p.line, "reason": p.reason} for p in exported.warnings],
     }
