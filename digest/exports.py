@@ -21,7 +21,7 @@ from typing import TypeVar
 from digest import outbox
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, render_message
-from digest.errors import DigestError, ExportFailed
+from digest.errors import DeliveryError, DigestError, ExportFailed, OutputError
 from digest.models import Subscriber
 from digest.services import JSON, SERVICES, Options, Service, Unservable
 from digest.subscribers import Row, RowProblem
@@ -54,13 +54,13 @@ def export(
             assert service is not None
             export_service(service, prepared, people, staging, tally, created)
         tally.stale = staging.publish(_earlier(fmt, prepared))
-    except (DigestError, OSError) as exc:
+    except (OutputError, DeliveryError, OSError) as exc:  # writing or signing: the export failed
         staging.discard()
         what = exc.message if isinstance(exc, DigestError) else str(exc)
         raise ExportFailed(
             f"export to {out} failed: {what}", hint="nothing was published; fix the cause and run it again"
         ) from exc
-    except BaseException:  # Ctrl-C, or a bug: nothing half-done is left either
+    except BaseException:  # an unreadable list, Ctrl-C, a bug: nothing half-done is left either
         staging.discard()
         raise
     tally.files = [out] if fmt == "eml" else [out / path.name for path in tally.files]
