@@ -157,8 +157,9 @@ def publish(stage: Path, folder: Path, remove: list[Path]) -> None:
     try:
         for path in remove:
             path.unlink(missing_ok=True)
-        for path in sorted(stage.iterdir()):
-            os.replace(path, folder / path.name)
+        with os.scandir(stage) as entries:
+            for entry in entries:
+                os.replace(entry.path, os.path.join(folder, entry.name))
         stage.rmdir()
     except OSError as exc:
         raise OutputError.from_os(os.fspath(folder), exc) from exc

@@ -104,11 +104,11 @@ class Staging:
 
     def publish(self, earlier: Callable[[Path], bool]) -> list[Path]:
         """Move the files in; remove and return the earlier ones of this issue not written again."""
-        written = {path.name for path in self.stage.iterdir()}
+        # One look at each file, no list of every name: memory stays flat with 100,000 messages.
         stale = sorted(
             path
             for path in self.out.iterdir()
-            if path.is_file() and path.name not in written and earlier(path)
+            if path.is_file() and not (self.stage / path.name).exists() and earlier(path)
         )
         publish(self.stage, self.out, stale)
         return stale
