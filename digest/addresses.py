@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+
+from digest.envelope import a_label_domain
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _SIMPLE_ADDRESS = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9.-]+)")
@@ -54,6 +57,45 @@ class AddressChecker:
             except EmailNotValidError:
                 self.domains[domain] = None
         return self.domains[domain]
+
+
+def address_warnings(address: Address) -> list[str]:
+    """What `subscribers check` says of an address that is valid but needs care: a non-ASCII local
+    part (SMTPUTF8 only; services that take ASCII refuse it), an internationalised domain (sent
+    in Punycode), and letters of several scripts (a look-alike, such as a Cyrillic `а` in `pаypal`)."""
+    text = address.normalized
+    found = []
+    if address.smtputf8:
+        found.append(
+            f"internationalised address {text}: needs a server with SMTPUTF8 "
+            "(SendGrid, Mailgun, SES, Postmark and listmonk exports leave it out)"
+        )
+    domain = text.rpartition("@")[2]
+    if not domain.isascii():
+        found.append(f"internationalised domain in {text}: sent as {a_label_domain(domain) or '(none)'}")
+    scripts = {_script(char) for char in text if char.isalpha()} - {""}
+    if len(scripts) > 1:
+        found.append(f"{text} mixes scripts ({', '.join(sorted(scripts))}): a look-alike address?")
+    return found
+
+
+def _script(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return next((script for script in _SCRIPTS if name.startswith(script)), "OTHER")
+
+
+_SCRIPTS = (
+    "LATIN",
+    "CYRILLIC",
+    "GREEK",
+    "ARMENIAN",
+    "HEBREW",
+    "ARABIC",
+    "CJK",
+    "HIRAGANA",
+    "KATAKANA",
+    "HANGUL",
+)
 
 
 class SeenAddresses:

@@ -22,6 +22,7 @@ class Tally:
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    stale: list[Path] = field(default_factory=list)  # left by an earlier export of the issue: removed
 
 
 def recipients(rows: Iterable[Row], tally: Tally, unsubscribed: Container[str] = ()) -> Iterator[Subscriber]:

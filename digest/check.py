@@ -350,7 +350,17 @@ def _clients(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
         )
 
 
+def _merge_tokens(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
+    left = sorted(set(re.findall(r"%%[0-9a-f]{12}:[^%\s]*%%", docs.html + docs.text)))
+    yield Finding(
+        "F1",
+        not left,
+        f"merge tokens left unfilled: {', '.join(left[:3])}" if left else "no merge token left",
+    )
+
+
 RULES: tuple[Rule, ...] = (
+    _merge_tokens,
     _size,
     _lang,
     _tables,

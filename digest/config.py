@@ -9,9 +9,11 @@ environment variable is read here: the CLI reads them and passes what they say.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -79,7 +81,9 @@ class DeliverySettings:
     dkim_selector: str = ""  # DKIM signing is on when set (key: $DIGEST_DKIM_KEY or dkim_key)
     dkim_domain: str = ""  # d= of the signature; default: the From domain
     dkim_key: Path | None = None  # PEM private key file
-    listmonk_lists: tuple[int, ...] = ()  # list IDs for `export --format listmonk`
+    # list IDs for `export --format listmonk`, by edition ("": the one list of a single edition)
+    listmonk_lists: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    listmonk_template_id: int = 0  # a blank listmonk campaign template: {{ template "content" . }}
     seed: tuple[str, ...] = ()  # addresses that get the issue first in every real `send`
 
 
@@ -159,6 +163,7 @@ _SECTIONS: dict[str, set[str]] = {
         "listmonk_lists",
         "soft_bounce_limit",
         "seed",
+        "listmonk_template_id",
     },
     "paths": {"templates", "state", "issues"},
 }
@@ -266,7 +271,10 @@ def _delivery(d: dict[str, Any], where: Where) -> DeliverySettings:
         dkim_selector=values.string(d, "dkim_selector", where, section, ""),
         dkim_domain=values.string(d, "dkim_domain", where, section, ""),
         dkim_key=where.resolve(dkim_key) if dkim_key else None,
-        listmonk_lists=values.ids(d, "listmonk_lists", where, section),
+        listmonk_lists=values.ids_by_locale(d, "listmonk_lists", where, section),
+        listmonk_template_id=values.whole(d, "listmonk_template_id", where, section, 1)
+        if "listmonk_template_id" in d
+        else 0,
         soft_bounce_limit=max(1, values.whole(d, "soft_bounce_limit", where, section, 3)),
         seed=values.mailboxes(d, "seed", where, section),
     )

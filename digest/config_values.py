@@ -8,7 +8,9 @@ Each takes the TOML table, the key and a `Where`, and returns the value typed, o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,6 +64,18 @@ def ids(table: dict[str, Any], key: str, where: Where, section: str) -> tuple[in
     if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
         where.fail(f"{section}.{key}", "must be a list of whole numbers", "e.g. [3, 7]")
     return tuple(value)
+
+
+def ids_by_locale(
+    table: dict[str, Any], key: str, where: Where, section: str
+) -> Mapping[str, tuple[int, ...]]:
+    """`[3, 7]` (key "": one edition) or `{ fr = [3], en = [4] }` (one entry per edition)."""
+    value = table.get(key, [])
+    if isinstance(value, dict):
+        return MappingProxyType(
+            {str(locale): ids(value, locale, where, f"{section}.{key}") for locale in value}
+        )
+    return MappingProxyType({"": ids(table, key, where, section)} if value else {})
 
 
 def weight(value: Any, key: str, where: Where) -> float:

@@ -15,13 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from email.headerregistry import Address
+from email.headerregistry import Address, Group
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from zoneinfo import ZoneInfo
 
 from digest import mime
+from digest.envelope import ascii_address
 from digest.errors import ConfigError
 from digest.greeting import greeting_name
 from digest.i18n import translate
@@ -163,20 +164,24 @@ def prepare(rendered: RenderedIssue, issue: Issue, sender: Sender, secret: str) 
     name, address = parseaddr(sender.address)
     if "@" not in address:
         raise ConfigError(f"{sender.source}: newsletter.from: {sender.address!r} has no email address")
+    address = ascii_address(address)  # an IDN domain in A-labels: headers stay ASCII
     domain = address.rsplit("@", 1)[1].lower()
+    reply_address = parseaddr(sender.reply_to)[1]
     prepared = Prepared(
         issue=issue,
         html=Template.split(rendered.html, rendered.token_prefix),
         text=Template.split(rendered.text, rendered.token_prefix),
         sender=Address(display_name=name or sender.name, addr_spec=address),
-        reply_to=sender.reply_to,
+        reply_to=sender.reply_to.replace(reply_address, ascii_address(reply_address))
+        if reply_address
+        else "",
         list_id=sender.list_id,
         domain=domain,
         date=issue_date(issue, sender.zone),
         unsubscribe_url=sender.unsubscribe_url,
         secret=secret.encode("utf-8"),
         token_prefix=rendered.token_prefix,
-        mailto=sender.mailto_unsubscribe,
+        mailto=ascii_address(sender.mailto_unsubscribe) if sender.mailto_unsubscribe else "",
         feedback_id=sender.feedback_id.replace("{week}", issue.ref.slug),
     )
     return replace(
@@ -232,6 +237,7 @@ def merge_values(prepared: Prepared, subscriber: Subscriber) -> dict[str, str]:
     token = unsubscribe_token(prepared.secret, prepared.list_id, subscriber.email)
     values = {
         "subscriber.name": name,
+        "subscriber.first_name": name.split(" ", 1)[0],
         "subscriber.email": subscriber.email,
         "subscriber.locale": subscriber.locale,
         "greeting": greeting(locale, subscriber),
@@ -264,7 +270,7 @@ def render_message(prepared: Prepared, subscriber: Subscriber) -> bytes:
     head = b"".join(
         (
             prepared.headers,
-            mime.fold("To", mime.address(values["subscriber.name"], ascii_domain(subscriber.email), "To")),
+            mime.fold("To", mime.address(values["subscriber.name"], ascii_address(subscriber.email), "To")),
             b"Message-ID: " + mid.encode("ascii") + mime.CRLF,
             mime.fold(
                 "List-Unsubscribe",
@@ -302,18 +308,12 @@ def _boundary(mid: str) -> bytes:
     return f"==digest_{hashlib.sha256(mid.encode()).hexdigest()[:24]}==".encode("ascii")
 
 
-def ascii_domain(email: str) -> str:
-    """The address with its domain in IDNA form; a non-ASCII local part needs SMTPUTF8 anyway."""
-    local, _, domain = email.rpartition("@")
-    return email if domain.isascii() else f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
 def build_message(prepared: Prepared, subscriber: Subscriber) -> EmailMessage:
     """The same message through `email.message`: the reference for tests and benchmarks."""
     values = merge_values(prepared, subscriber)
     message = EmailMessage(policy=POLICY)
     message["From"] = prepared.sender
-    message["To"] = Address(display_name=values["subscriber.name"], addr_spec=subscriber.email)
+    message["To"] = recipient_header(values["subscriber.name"], ascii_address(subscriber.email))
     if prepared.reply_to:
         message["Reply-To"] = prepared.reply_to
     message["Subject"] = prepared.issue.subject
@@ -335,6 +335,14 @@ def build_message(prepared: Prepared, subscriber: Subscriber) -> EmailMessage:
     )
     message.set_boundary(_boundary(message_id(prepared, subscriber.email)).decode("ascii"))
     return message
+
+
+def recipient_header(name: str, address: str) -> Address | Group:
+    """The To value `email.message` would write: an empty group named after an address whose
+    local part is not ASCII (as `mime.address` does)."""
+    if address.rpartition("@")[0].isascii():
+        return Address(display_name=name, addr_spec=address)
+    return Group(display_name=f"{name} <{address}>" if name else address)
 
 
 def message_id(prepared: Prepared, email: str) -> str:

@@ -110,3 +110,10 @@ class NothingToPublish(DigestError):
     """The chosen week has no posts: no issue is written (exit 3)."""
 
     exit_code = 3
+
+
+class ExportFailed(DigestError):
+    """An export stopped before its end (a file could not be written, signing failed): nothing
+    of it was published, the output folder is as it was (exit 4; 1 is "rows rejected")."""
+
+    exit_code = 4

@@ -2,7 +2,10 @@
 
 Subscribers are read one row at a time and each message (or each service request, once it
 holds as many recipients as the service allows) is written as soon as it is complete: memory
-does not grow with the list. Every file appears under its final name only when whole.
+does not grow with the list. Everything goes into a staging folder first and is published
+together at the end (`outbox.Staging`): an export that fails leaves the output folder as it was
+and raises `ExportFailed` (exit 4). A recipient a format cannot serve (an address a service
+cannot take) is named as a rejected row, and the export goes on.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
@@ -18,9 +21,10 @@ from typing import TypeVar
 from digest import outbox
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, render_message
+from digest.errors import DeliveryError, DigestError, ExportFailed, OutputError
 from digest.models import Subscriber
-from digest.services import JSON, SERVICES, Service
-from digest.subscribers import Row
+from digest.services import JSON, SERVICES, Options, Service, Unservable
+from digest.subscribers import Row, RowProblem
 
 FORMATS = ("eml", "mbox", *SERVICES)
 T = TypeVar("T")
@@ -33,40 +37,76 @@ def export(
     out: Path,
     *,
     sign: Sign | None = None,
-    listmonk_lists: tuple[int, ...] = (),
+    options: Options | None = None,
     unsubscribed: Container[str] = (),
 ) -> Tally:
     tally = Tally()
-    outbox.ensure_folder(out)
+    service = SERVICES.get(fmt)
+    created = service.files(prepared, options or Options()) if service else {}  # config errors first
+    staging = outbox.Staging(out, prepared.issue.ref.slug)
     people = recipients(rows, tally, unsubscribed)
-    if fmt == "eml":
-        export_eml(prepared, people, out, tally, sign)
-    elif fmt == "mbox":
-        export_mbox(prepared, people, out, tally, sign)
-    else:
-        export_service(SERVICES[fmt], prepared, people, out, tally, listmonk_lists)
-    outbox.finish(out)
+    try:
+        if fmt == "eml":
+            export_eml(prepared, people, staging, tally, sign)
+        elif fmt == "mbox":
+            export_mbox(prepared, people, staging, tally, sign)
+        else:
+            assert service is not None
+            export_service(service, prepared, people, staging, tally, created)
+        tally.stale = staging.publish(_earlier(fmt, prepared))
+    except (OutputError, DeliveryError, OSError) as exc:  # writing or signing: the export failed
+        staging.discard()
+        what = exc.message if isinstance(exc, DigestError) else str(exc)
+        raise ExportFailed(
+            f"export to {out} failed: {what}", hint="nothing was published; fix the cause and run it again"
+        ) from exc
+    except BaseException:  # an unreadable list, Ctrl-C, a bug: nothing half-done is left either
+        staging.discard()
+        raise
+    tally.files = [out] if fmt == "eml" else [out / path.name for path in tally.files]
     return tally
 
 
-def export_eml(
-    prepared: Prepared, people: Iterable[Subscriber], out: Path, tally: Tally, sign: Sign | None
-) -> None:
+def _earlier(fmt: str, prepared: Prepared) -> Callable[[Path], bool]:
+    """Which files in the output folder an earlier export of this issue, in this format, wrote."""
+    slug = prepared.issue.ref.slug
+    if fmt == "eml":
+        return outbox.message_of_issue(f"<{slug.lower()}.")
+    names = {f"digest-{slug}.mbox"} if fmt == "mbox" else set()
+
+    def earlier(path: Path) -> bool:
+        numbered = path.name.startswith(f"{fmt}-{slug}-") and path.name.endswith(".json")
+        return path.name in names or numbered
+
+    return earlier
+
+
+def _each(
+    people: Iterable[Subscriber], tally: Tally, make: Callable[[Subscriber], T]
+) -> Iterator[tuple[Subscriber, T]]:
+    """`make` for every recipient; one it cannot serve is named (a rejected row) and skipped."""
     for subscriber in people:
-        message = render_message(prepared, subscriber)
-        outbox.write_eml(sign(message) if sign else message, out, subscriber.email)
+        try:
+            yield subscriber, make(subscriber)
+        except (Unservable, UnicodeError, ValueError) as exc:
+            tally.rejected.append(RowProblem(subscriber.line, f"{subscriber.email}: {exc}"))
+
+
+def export_eml(
+    prepared: Prepared, people: Iterable[Subscriber], staging: outbox.Staging, tally: Tally, sign: Sign | None
+) -> None:
+    for subscriber, message in _each(people, tally, lambda s: render_message(prepared, s)):
+        outbox.write_eml(sign(message) if sign else message, staging.stage, subscriber.email)
         tally.written += 1
-    tally.files.append(out)
 
 
 def export_mbox(
-    prepared: Prepared, people: Iterable[Subscriber], out: Path, tally: Tally, sign: Sign | None
+    prepared: Prepared, people: Iterable[Subscriber], staging: outbox.Staging, tally: Tally, sign: Sign | None
 ) -> None:
-    path = out / f"digest-{prepared.issue.ref.slug}.mbox"
+    path = staging.path(f"digest-{prepared.issue.ref.slug}.mbox")
     with outbox.atomic_file(path) as handle:
         mbox = outbox.Mbox(handle, prepared.sender.addr_spec, prepared.date)
-        for subscriber in people:
-            message = render_message(prepared, subscriber)
+        for _, message in _each(people, tally, lambda s: render_message(prepared, s)):
             mbox.add(sign(message) if sign else message)
             tally.written += 1
     tally.files.append(path)
@@ -76,24 +116,21 @@ def export_service(
     service: Service,
     prepared: Prepared,
     people: Iterable[Subscriber],
-    out: Path,
+    staging: outbox.Staging,
     tally: Tally,
-    lists: tuple[int, ...],
+    created: dict[str, JSON],
 ) -> None:
-    for name, body in service.files(prepared, lists).items():
-        tally.files.append(outbox.write_json(out / name, body))
-    entries = (service.entry(prepared, subscriber) for subscriber in people)
+    for name, body in created.items():
+        tally.files.append(outbox.write_json(staging.path(name), body))
+    entries = (entry for _, entry in _each(people, tally, lambda s: service.entry(prepared, s)))
     if service.request is None:
-        tally.files.append(_write_csv(out / f"{service.name}-subscribers.csv", entries, tally))
+        path = staging.path(f"{service.name}-subscribers.csv")
+        tally.files.append(_write_csv(path, entries, tally))
         return
     for number, chunk in enumerate(batched(entries, service.limit), start=1):
-        path = out / f"{service.name}-{prepared.issue.ref.slug}-{number:04d}.json"
+        path = staging.path(f"{service.name}-{prepared.issue.ref.slug}-{number:04d}.json")
         tally.files.append(outbox.write_json(path, service.request(prepared, chunk)))
         tally.written += len(chunk)
-    # A request left from an earlier, longer export of this issue would send its recipients twice.
-    for stale in out.glob(f"{service.name}-{prepared.issue.ref.slug}-[0-9][0-9][0-9][0-9].json"):
-        if stale not in tally.files:
-            stale.unlink()
 
 
 def _write_csv(path: Path, entries: Iterable[JSON], tally: Tally) -> Path:

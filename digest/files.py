@@ -134,3 +134,37 @@ def _fsync_folder(folder: str) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def staging_folder(folder: Path, name: str) -> Path:
+    """A fresh hidden folder inside `folder` for files that appear together, or not at all.
+
+    One left by an interrupted run is removed first: what it holds was never complete.
+    """
+    stage = folder / name
+    try:
+        if stage.exists():
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError.from_os(os.fspath(stage), exc) from exc
+    return stage
+
+
+def publish(stage: Path, folder: Path, remove: list[Path]) -> None:
+    """Remove `remove` from `folder`, move every file of `stage` into it, drop the stage and
+    flush the folder once."""
+    try:
+        for path in remove:
+            path.unlink(missing_ok=True)
+        with os.scandir(stage) as entries:
+            for entry in entries:
+                os.replace(entry.path, os.path.join(folder, entry.name))
+        stage.rmdir()
+    except OSError as exc:
+        raise OutputError.from_os(os.fspath(folder), exc) from exc
+    sync_folder(folder)
+
+
+def discard(stage: Path) -> None:
+    shutil.rmtree(stage, ignore_errors=True)

@@ -18,6 +18,7 @@ MAX_HEADER = 78  # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
 MAX_WORD = 75  # RFC 2047 §2: an encoded-word is at most 75 characters
 _PREFIX = "=?utf-8?q?"
 _SUFFIX = "?="
+_LONGEST = 66  # a word longer than this may not fit a folded line beside its header's name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 # RFC 5322 atext plus space: such a phrase needs neither quoting nor encoding.
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
@@ -56,20 +57,41 @@ def encoded_words(text: str, first: int = MAX_WORD) -> list[str]:
 
 
 def phrase(text: str, first: int = MAX_WORD) -> list[str]:
-    """A display name or subject as header tokens: atoms, a quoted-string, or encoded-words."""
+    """A display name or subject as header tokens: atoms, a quoted-string, or encoded-words.
+
+    A word too long for a line, which folding could not break, is written as encoded-words
+    instead: RFC 2047 splits them anywhere, and readers join them back.
+    """
     text = clean(text)
     if "=?" not in text and _ATOMS.fullmatch(text):
-        return text.split(" ") if text else []
-    if text.isascii() and "=?" not in text:
-        return ['"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"']
+        words = text.split(" ") if text else []
+        if all(len(word) <= _LONGEST for word in words):
+            return words
+    elif text.isascii() and "=?" not in text:
+        quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if len(quoted) <= _LONGEST:
+            return [quoted]
     return encoded_words(text, first)
 
 
 def address(name: str, addr: str, header: str) -> list[str]:
-    """`Name <addr>` as tokens for `header`; the name encoded when it needs it."""
+    """`Name <addr>` as tokens for `header`; the name encoded when it needs it.
+
+    An address whose local part is not ASCII cannot be written in an ASCII header: it becomes
+    an empty group named after it (the downgrade of RFC 6857 §3.1.10), `=?utf-8?q?…?= :;`, and
+    travels only in the envelope (SMTPUTF8).
+    """
+    if not addr.rpartition("@")[0].isascii():
+        label = f"{clean(name)} <{addr}>" if clean(name) else addr
+        return [*encoded_words(label, MAX_HEADER - len(header) - 2), ":;"]
     if not clean(name):
         return [addr]
     return [*phrase(name, MAX_HEADER - len(header) - 2), f"<{addr}>"]
+
+
+def value(tokens: list[str]) -> str:
+    """Tokens as one unfolded ASCII header value, for a service that writes the header itself."""
+    return " ".join(tokens)
 
 
 def fold(name: str, tokens: list[str], separator: str = " ") -> bytes:
@@ -86,8 +108,7 @@ def fold(name: str, tokens: list[str], separator: str = " ") -> bytes:
             line = ""
         line += " " + piece
     lines.append(line)
-    # UTF-8 only ever appears in a non-ASCII address (RFC 6532, sent with SMTPUTF8).
-    return "\r\n".join(lines).encode("utf-8") + CRLF
+    return "\r\n".join(lines).encode("ascii") + CRLF
 
 
 def header(name: str, value: str) -> bytes:
@@ -97,10 +118,17 @@ def header(name: str, value: str) -> bytes:
 
 def unstructured(name: str, value: str) -> bytes:
     """A free-text header such as Subject: encoded-words when not ASCII (RFC 2047 §5(1))."""
+    return fold(name, unstructured_tokens(value, MAX_HEADER - len(name) - 2))
+
+
+def unstructured_tokens(value: str, first: int = MAX_WORD) -> list[str]:
+    """Free text as ASCII tokens: its words, or encoded-words when not ASCII or a word is too
+    long to fold."""
     value = clean(value)
-    if value.isascii() and "=?" not in value:
-        return fold(name, value.split(" "))
-    return fold(name, encoded_words(value, MAX_HEADER - len(name) - 2))
+    words = value.split(" ")
+    if value.isascii() and "=?" not in value and all(len(word) <= _LONGEST for word in words):
+        return words
+    return encoded_words(value, first)
 
 
 def quoted_printable(text: str) -> bytes:

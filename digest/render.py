@@ -13,7 +13,6 @@ import logging
 import re
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,23 +33,60 @@ __all__ = ["PostView", "render_issue", "template_context"]
 TEXT_WIDTH = 78
 
 
-@dataclass(frozen=True)
+# The closed set of merge fields (docs/templates.md): anything else stops the build.
+SUBSCRIBER_FIELDS = ("email", "name", "first_name", "locale")
+_FIELD_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
 class MergeField:
     """Renders as a merge token; `deliver` replaces it with the subscriber's value."""
 
-    prefix: str
-    name: str
+    __slots__ = ("_path", "_prefix")
+
+    def __init__(self, prefix: str, path: str) -> None:
+        self._prefix, self._path = prefix, path
 
     def __str__(self) -> str:
-        return f"%%{self.prefix}:{self.name}%%"
+        return f"%%{self._prefix}:{self._path}%%"
 
     def __html__(self) -> str:
         return str(self)
 
-    def __getattr__(self, item: str) -> MergeField:
-        if item.startswith("_"):
+    def __repr__(self) -> str:
+        return f"MergeField({self._path!r})"
+
+
+class _Namespace:
+    """`subscriber` and `subscriber.fields`: attribute access yields merge fields, or an error
+    that names the template and line (raised as Jinja's, so `_render` places it)."""
+
+    __slots__ = ("_path", "_prefix")
+
+    def __init__(self, prefix: str, path: str) -> None:
+        self._prefix, self._path = prefix, path
+
+    def __getattr__(self, item: str) -> MergeField | _Namespace:
+        if item.startswith("__"):
             raise AttributeError(item)
-        return MergeField(self.prefix, f"{self.name}.{item}")
+        if self._path == "subscriber" and item == "fields":
+            return _Namespace(self._prefix, "subscriber.fields")
+        if self._path == "subscriber" and item in SUBSCRIBER_FIELDS:
+            return MergeField(self._prefix, f"subscriber.{item}")
+        if self._path == "subscriber.fields" and _FIELD_KEY.fullmatch(item):
+            return MergeField(self._prefix, f"subscriber.fields.{item}")
+        if self._path == "subscriber.fields":
+            raise jinja2.UndefinedError(
+                f"subscriber.fields.{item}: a column's key is its header in lower case, accents "
+                "dropped, other characters as _ (e.g. subscriber.fields.code_postal)"
+            )
+        known = ", ".join(f"subscriber.{name}" for name in (*SUBSCRIBER_FIELDS, "fields.<column>"))
+        raise jinja2.UndefinedError(f"subscriber.{item} is not a merge field (they are: {known})")
+
+    def __str__(self) -> str:
+        raise jinja2.UndefinedError(f"{self._path} is not a value: name a field, e.g. subscriber.name")
+
+    def __html__(self) -> str:
+        return str(self)
 
 
 def template_environment(user_templates: Path | None) -> jinja2.Environment:
@@ -91,7 +127,7 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
     def t(key: str, **values: object) -> str:
         return translate(locale, key, **values)
 
-    subscriber = MergeField(prefix, "subscriber")
+    subscriber = _Namespace(prefix, "subscriber")
     return {
         "issue": issue,
         "newsletter": typography(issue.newsletter, locale),

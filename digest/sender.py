@@ -28,6 +28,7 @@ from threading import Lock, Thread
 
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, dated, message_id, render_message
+from digest.envelope import envelope, smtputf8_reason
 from digest.errors import DeliveryError, JournalBroken
 from digest.models import Subscriber
 from digest.sendqueue import Circuit, Interrupt, Job, Jobs, Limiter, Reader, Suppressions
@@ -219,12 +220,24 @@ def _to_send(run: _Run, subscriber: Subscriber) -> bool:
         run.note(Outcome(subscriber.email, "uncertain", "the end of DATA was sent but no reply recorded"))
     elif run.jobs.stopped:
         run.unsent(subscriber)
+    elif (problem := envelope(subscriber.email).problem) and run.options.dry_run:
+        run.note(Outcome(subscriber.email, "failed", problem))  # what the real run would record
     elif run.options.dry_run:
         _build(run, subscriber)  # what would go out is made, signed, and thrown away
-        run.note(Outcome(subscriber.email, "would_send"))
+        run.note(_would_send(subscriber))
     else:
         return True
     return False
+
+
+def _would_send(subscriber: Subscriber) -> Outcome:
+    """A dry run connects to nothing: an address that needs SMTPUTF8 goes out only if the server
+    offers it, and is listed as such."""
+    if envelope(subscriber.email).smtputf8:
+        return Outcome(
+            subscriber.email, "needs_smtputf8", smtputf8_reason(subscriber.email, "if the server offers it")
+        )
+    return Outcome(subscriber.email, "would_send")
 
 
 def _work(run: _Run) -> None:
@@ -267,11 +280,16 @@ def _attempt(run: _Run, connection: Connection, job: Job) -> None:
         _again(run, job, exc.message, host_fault=True)
         return
     run.connected = True
-    run.limiter.wait()
     key, mid = run.key(subscriber.email), message_id(run.prepared, subscriber.email)
+    address = envelope(subscriber.email)
+    if address.problem:  # no server could take it: that recipient fails, the run goes on
+        run.journal.record(key, mid, FAILED, address.problem)
+        run.note(Outcome(subscriber.email, FAILED, address.problem))
+        return
+    run.limiter.wait()
     result = connection.send(
         run.prepared.sender.addr_spec,
-        subscriber.email,
+        address.address,
         _build(run, subscriber),
         before_end=lambda: run.journal.mark_sending(key, mid),
     )
@@ -345,4 +363,5 @@ def _report(run: _Run, tally: Tally) -> SendReport:
         total=tally.rows,
         stopped=run.stop_reason,
         interrupted=run.interrupted,
+        needs_smtputf8=of("needs_smtputf8"),
     )

@@ -14,7 +14,7 @@ DONE, ATTENTION, RUN_AGAIN, INTERRUPTED = 0, 1, 4, 130
 @dataclass(frozen=True)
 class Outcome:
     recipient: str
-    status: str  # sent | failed | deferred | uncertain | earlier | would_send | not_active
+    status: str  # sent | failed | deferred | uncertain | earlier | would_send | needs_smtputf8 | not_active
     reply: str = ""
 
 
@@ -39,11 +39,12 @@ class SendReport:
     stopped: str = ""  # why the run stopped before the end: circuit open, journal, interrupted
     interrupted: bool = False
     seeds: tuple[Outcome, ...] = ()  # `[delivery] seed` addresses: outside the books
+    needs_smtputf8: tuple[Outcome, ...] = ()  # a dry run's: would go out only if the server offers SMTPUTF8
 
     @property
     def balanced(self) -> bool:
         """The books: every row of the list is in exactly one count."""
-        counted = self.sent + self.earlier + self.would_send + self.skipped
+        counted = self.sent + self.earlier + self.would_send + len(self.needs_smtputf8) + self.skipped
         problems = len(self.failed) + len(self.deferred) + len(self.uncertain) + len(self.rejected)
         return self.total == counted + problems
 
@@ -83,4 +84,5 @@ def combine(reports: Sequence[SendReport]) -> SendReport:
         stopped=next((report.stopped for report in reports if report.stopped), ""),
         interrupted=any(report.interrupted for report in reports),
         seeds=tuple(outcome for report in reports for outcome in report.seeds),
+        needs_smtputf8=tuple(outcome for report in reports for outcome in report.needs_smtputf8),
     )

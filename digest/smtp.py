@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from digest.envelope import smtputf8_reason
 from digest.errors import ConfigError, DeliveryError
 
 PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
@@ -161,7 +162,7 @@ class Connection:
         try:
             options = ["SMTPUTF8", "BODY=8BITMIME"] if needs_smtputf8(recipient) else []
             if options and not smtp.has_extn("smtputf8"):
-                return Result(FAILED, f"{self.target.name} does not support SMTPUTF8, needed for {recipient}")
+                return Result(FAILED, smtputf8_reason(recipient, f"{self.target.name} does not offer it"))
             code, reply = _envelope(smtp, sender, recipient, options)
             if code != 354:
                 return self._refused(code, reply)

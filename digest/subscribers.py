@@ -22,7 +22,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError
 
-from digest.addresses import AddressChecker, SeenAddresses
+from digest.addresses import AddressChecker, SeenAddresses, address_warnings
 from digest.config import LOCALES
 from digest.csvrecords import Record, open_csv
 from digest.errors import SubscriberError
@@ -138,12 +138,7 @@ class Validator:
             checked = self.addresses.check(raw_email)
         except EmailNotValidError as exc:
             return f"invalid email {raw_email!r}: {exc}"
-        if checked.smtputf8:
-            warnings.append(
-                RowProblem(
-                    line, f"internationalised address {checked.normalized}: needs a server with SMTPUTF8"
-                )
-            )
+        warnings.extend(RowProblem(line, warning) for warning in address_warnings(checked))
         status, warning = status_of(layout, values)
         if warning:
             warnings.append(RowProblem(line, warning))

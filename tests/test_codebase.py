@@ -58,14 +58,15 @@ def test_no_stage_imports_another_stage() -> None:
             "signing",
             "outbox",
             "mime",
+            "envelope",
         },
         "archive": {"archive"},
     }
     owner = {module: stage for stage, names in stages.items() for module in names}
     crossings = []
     for path in modules():
-        stage = owner.get(path.stem)
-        if stage is None or path.parent != PACKAGE:
+        stage = owner.get(_module(path))
+        if stage is None:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digest."):
@@ -76,13 +77,20 @@ def test_no_stage_imports_another_stage() -> None:
     assert crossings == []
 
 
+def _module(path: Path) -> str:
+    """A module's name for these rules: a module of the `services` package counts as `services`."""
+    if path.parent == PACKAGE / "services":
+        return "services"
+    return path.stem if path.parent == PACKAGE else ""
+
+
 # Render's sanitiser re-check of a summary edited in issue.json is the one shared helper.
 ALLOWED = {("render", "sanitize")}
 
 
 PURE = {
     "parse", "jsonfeed", "sanitize", "feedimages", "overflow", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
-    "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage",
+    "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage", "envelope",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
 
@@ -91,7 +99,7 @@ def test_the_pure_core_imports_no_input_or_output() -> None:
     """Parsing, choosing, rendering and building messages are functions of their inputs."""
     found = []
     for path in modules():
-        if path.stem not in PURE or path.parent != PACKAGE:
+        if _module(path) not in PURE:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = (

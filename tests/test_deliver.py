@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import email
+import email.policy
 import mailbox
 import re
 from collections.abc import Callable
@@ -57,13 +59,23 @@ def test_the_fast_path_says_what_email_message_says(
 ) -> None:
     for name in ("Amélie Durand", "Lefèvre, Jérôme", 'O"Connor \\ Dan', "", "李小龍", "x" * 120):
         subscriber = make_subscriber(name=name, email="someone@example.org", fields={"city": "Lyon & co"})
-        fast = parse(render_message(prepared, subscriber))
-        slow = parse(build_message(prepared, subscriber).as_bytes())
+        fast_bytes, slow_bytes = (
+            render_message(prepared, subscriber),
+            build_message(prepared, subscriber).as_bytes(),
+        )
+        fast, slow = parse(fast_bytes), parse(slow_bytes)
         assert list(fast.keys()) != [] and set(fast.keys()) == set(slow.keys())
         for header in slow:
-            assert str(fast[header]) == str(slow[header]), header
+            assert rfc2047(fast_bytes, header) == rfc2047(slow_bytes, header), header
         for mine, reference in zip(fast.iter_parts(), slow.iter_parts(), strict=True):
             assert mine.get_content() == reference.get_content()
+
+
+def rfc2047(raw: bytes, name: str) -> str:
+    """A header decoded as RFC 2047 §6.2 says (whitespace between encoded-words dropped), which
+    Python's address parser does not do: a long word is encoded by digest, kept whole by it."""
+    value = email.message_from_bytes(raw, policy=email.policy.compat32)[name]
+    return " ".join(str(make_header(decode_header(value))).split())
 
 
 @hypothesis_settings(max_examples=150, deadline=None)
@@ -317,9 +329,8 @@ def test_an_interrupted_export_leaves_no_partial_file(
         calls = 0
         with pytest.raises(Interrupted):
             pipeline.export(built_issue, settings, WITH_SECRET, out=tmp_path / fmt, fmt=fmt, subscribers=csv)
-        left = sorted(p.name for p in (tmp_path / fmt).iterdir())
-        assert not [name for name in left if name.endswith((".tmp", ".mbox"))]
-        assert len(left) == (4 if fmt == "eml" else 0)  # the messages made before the failure, whole
+        # Nothing is published, not even the messages made before the failure: it never looks complete.
+        assert list((tmp_path / fmt).iterdir()) == []
 
 
 def test_export_without_the_secret_is_a_configuration_error(

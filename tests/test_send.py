@@ -331,7 +331,9 @@ def test_a_dkim_selector_without_a_key_is_a_configuration_error(
     with pytest.raises(ConfigError, match="no DKIM key"):
         load_signer(configured, "digest.example.org")
     broken = "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n"
-    with pytest.raises(ConfigError, match=r"the DKIM key in \$DIGEST_DKIM_KEY is not a PEM RSA private key"):
+    with pytest.raises(
+        ConfigError, match=r"the DKIM key in \$DIGEST_DKIM_KEY is not a PEM RSA or Ed25519 private key"
+    ):
         load_signer(configured, "digest.example.org", key_text=broken)
 
 

@@ -8,7 +8,9 @@ import html
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -158,14 +160,22 @@ def test_postmark_template_and_batch_shape(tmp_path: Path, settings: Settings, i
         assert {"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"} <= names
 
 
+def with_listmonk(settings: Settings, lists: Any = None, template_id: int = 7) -> Settings:
+    lists = MappingProxyType({"": (3,)}) if lists is None else MappingProxyType(lists)
+    return replace(
+        settings, delivery=replace(settings.delivery, listmonk_lists=lists, listmonk_template_id=template_id)
+    )
+
+
 def test_listmonk_campaign_and_import_file(tmp_path: Path, settings: Settings, issue_dir: Path) -> None:
-    exported = export(tmp_path, settings, issue_dir, "listmonk", 30)
+    exported = export(tmp_path, with_listmonk(settings), issue_dir, "listmonk", 30)
     assert exported.written == 30
     campaign = json.loads((tmp_path / "listmonk" / "listmonk-campaign.json").read_text(encoding="utf-8"))
     assert {
         "name",
         "subject",
         "lists",
+        "template_id",
         "from_email",
         "type",
         "content_type",
@@ -174,12 +184,13 @@ def test_listmonk_campaign_and_import_file(tmp_path: Path, settings: Settings, i
         "headers",
     } <= set(campaign)
     assert campaign["content_type"] == "html" and campaign["type"] == "regular"
-    for body in (campaign["body"], campaign["altbody"]):
-        assert (
-            "{{ UnsubscribeURL }}" in body
-            and "{{ if .Subscriber.Name }}Bonjour {{ .Subscriber.Name }}," in body
-        )
-        assert "{{ .Subscriber.Email }}" not in body  # the smuggled one is neutralised
+    assert campaign["lists"] == [3] and campaign["template_id"] == 7
+    body, text = campaign["body"], campaign["altbody"]
+    assert "{{ UnsubscribeURL }}" in body and "{{ UnsubscribeURL }}" in text
+    assert "{{ if .Subscriber.Name }}Bonjour {{ .Subscriber.Name }}," in body
+    assert '{{ if .Subscriber.Name }}{{ Safe "Bonjour " }}{{ .Subscriber.Name | Safe }}' in text
+    for part in (body, text):  # the smuggled one is neutralised: never outside a Go string literal
+        assert "{{ .Subscriber.Email }}" not in re.sub(r'\{\{ Safe "(?:[^"\\]|\\.)*" \}\}', "", part)
     with (tmp_path / "listmonk" / "listmonk-subscribers.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 30 and set(rows[0]) == {"email", "name", "attributes"}

@@ -160,10 +160,21 @@ def test_an_unbalanced_quote_swallows_at_most_a_few_lines_and_says_which(tmp_pat
 
 
 def test_international_addresses_are_accepted_and_flagged_for_smtputf8(tmp_path: Path) -> None:
-    rows = _read(tmp_path, "email\njosé@example.org\nuser@bücher.example\n")
-    assert [s.email for s in _kept(rows)] == ["josé@example.org", "user@bücher.example"]
+    rows = _read(tmp_path, "email\njosé@example.org\nuser@bücher.example\nadmin@pаypal.example\n")
+    assert [s.email for s in _kept(rows)] == [
+        "josé@example.org",
+        "user@bücher.example",
+        "admin@pаypal.example",
+    ]
     assert _warnings(rows) == [
-        (2, "internationalised address josé@example.org: needs a server with SMTPUTF8")
+        (
+            2,
+            "internationalised address josé@example.org: needs a server with SMTPUTF8 "
+            "(SendGrid, Mailgun, SES, Postmark and listmonk exports leave it out)",
+        ),
+        (3, "internationalised domain in user@bücher.example: sent as xn--bcher-kva.example"),
+        (4, "internationalised domain in admin@pаypal.example: sent as xn--pypal-4ve.example"),
+        (4, "admin@pаypal.example mixes scripts (CYRILLIC, LATIN): a look-alike address?"),
     ]
 
 

@@ -47,8 +47,11 @@ def export(
     eml: one file per recipient; mbox: one file; sendgrid, mailgun, ses, postmark: JSON request
     bodies chunked to each API's limit, in the service's own merge syntax; listmonk: a campaign
     and a subscriber import file (docs/delivery.md). Unsubscribed and bounced rows get nothing;
-    rejected rows are listed with their line (exit 1) while the others still go out. The secret
-    that signs unsubscribe links comes from DIGEST_UNSUBSCRIBE_SECRET.
+    rejected rows, and readers a format cannot serve (a non-ASCII address for a service that takes
+    ASCII only), are listed with their line (exit 1) while the others still go out. Files appear
+    only once the whole export is written; an export that fails publishes nothing (exit 4).
+    Files an earlier export of the same issue left, not written again, are removed and listed.
+    The secret that signs unsubscribe links comes from DIGEST_UNSUBSCRIBE_SECRET.
 
     Example: digest export issues/2026-W47 --format sendgrid --out outbox
     """
@@ -62,6 +65,10 @@ def export(
         segment=segment,
     )
     print_rows(exported.rejected, exported.warnings)
+    for path in exported.stale:
+        err.print(
+            f"removed    {path}: left by an earlier export of this issue, not written again", markup=False
+        )
     if as_json:
         out.print_json(data=exported_json(exported))
     files = "" if fmt == "eml" else f" in {len(exported.files)} file(s)"

@@ -78,7 +78,13 @@ def print_send(report: SendReport) -> None:
         )
     if report.stopped:
         err.print(f"stopped: {report.stopped}", markup=False)
-    verb = f"Would send {report.would_send}" if report.dry_run else f"Sent {report.sent}"
+    for outcome in report.needs_smtputf8:
+        err.print(f"would send {outcome.recipient}: {outcome.reply}", markup=False)
+    verb = (
+        f"Would send {report.would_send + len(report.needs_smtputf8)}"
+        if report.dry_run
+        else f"Sent {report.sent}"
+    )
     err.print(
         f"{verb} messages via {report.server} to a list of {report.total}: {report.earlier} sent earlier, "
         f"{len(report.failed)} failed, {len(report.deferred)} deferred, {len(report.uncertain)} uncertain, "
@@ -107,6 +113,7 @@ def send_json(report: SendReport) -> dict[str, Any]:
         "total": report.total,
         "sent": report.sent,
         "sent_earlier": report.earlier,
+        "needs_smtputf8": outcomes(report.needs_smtputf8),
         "failed": outcomes(report.failed),
         "deferred": outcomes(report.deferred),
         "uncertain": outcomes(report.uncertain),
@@ -157,6 +164,7 @@ def exported_json(exported: pipeline.Exported) -> dict[str, object]:
         "written": exported.written,
         "skipped": exported.skipped,
         "files": [str(path) for path in exported.files],
+        "stale_removed": [str(path) for path in exported.stale],
         "rejected": [{"line": p.line, "reason": p.reason} for p in exported.rejected],
         "warnings": [{"line": p.line, "reason": p.reason} for p in exported.warnings],
     }

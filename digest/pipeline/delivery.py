@@ -17,6 +17,7 @@ from digest.models import Subscriber
 from digest.render import render_issue
 from digest.sender import ProgressCallback, SendOptions, SendReport
 from digest.sendqueue import Interrupt
+from digest.services import Options
 from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget
 from digest.store import open_store
@@ -48,6 +49,7 @@ class Exported:
     rejected: tuple[RowProblem, ...]
     warnings: tuple[RowProblem, ...]
     files: tuple[Path, ...] = ()
+    stale: tuple[Path, ...] = ()  # left by an earlier export of this issue; removed
 
 
 def export(
@@ -78,7 +80,7 @@ def export(
             _readers(subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment),
             out if locale == main else out / locale,
             sign=signer.sign if signer else None,
-            listmonk_lists=settings.delivery.listmonk_lists,
+            options=_service_options(settings, locale, len(editions)),
             unsubscribed=unsubscribed,
         )
         for locale, prepared in editions.items()
@@ -90,7 +92,21 @@ def export(
         tuple(problem for tally in totals for problem in tally.rejected),
         tuple(problem for tally in totals for problem in tally.warnings),
         tuple(path for tally in totals for path in tally.files),
+        tuple(path for tally in totals for path in tally.stale),
     )
+
+
+def _service_options(settings: Settings, locale: str, editions: int) -> Options:
+    """listmonk's lists for one edition: its own entry, or the plain list when there is one edition."""
+    lists = settings.delivery.listmonk_lists
+    chosen = lists.get(locale, ()) or (lists.get("", ()) if editions == 1 else ())
+    if editions > 1 and "" in lists:
+        raise ConfigError(
+            f"{settings.path}: [delivery] listmonk_lists is one list for {editions} editions: "
+            "each campaign would go to every reader, who would get both",
+            hint="one entry per language: listmonk_lists = { fr = [3], en = [4] }",
+        )
+    return Options(chosen, settings.delivery.listmonk_template_id, f"{settings.path} ({locale} edition)")
 
 
 def send(
