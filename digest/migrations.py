@@ -90,6 +90,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         # looked sent. Existing rows keep their meaning: a week's slug is the week.
         "ALTER TABLE sends RENAME COLUMN week TO issue;",
     ),
+    (
+        "0007_posts_by_identity",
+        # A post was one per URL (UNIQUE), so episodes linking to their show's home page, or posts
+        # differing only by #fragment, were merged and lost. A post is now one per entry of a feed
+        # (its id, see digest/entries.py); syndicated copies are told apart at selection.
+        """
+        CREATE TABLE posts_0007 (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            feed TEXT NOT NULL,
+            published TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        INSERT INTO posts_0007 (id, url, feed, published, data) SELECT id, url, feed, published, data FROM posts;
+        DROP TABLE posts;
+        ALTER TABLE posts_0007 RENAME TO posts;
+        CREATE INDEX posts_published ON posts (published);
+        CREATE INDEX posts_feed ON posts (feed, published);
+        """,
+    ),
 )
 
 

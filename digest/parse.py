@@ -1,65 +1,28 @@
 """Feed bytes in, normalised `Post`s out: the reader's narrow contract, and pure.
 
 Two readers: RSS and Atom here, through feedparser (never the fetching), and JSON Feed in
-`jsonfeed`. Each turns its entries into typed `Entry`s; `parsed_feed` makes them frozen `Post`s
-by one set of rules, so that both agree. Every piece of feed HTML goes through
-`sanitize.safe_html`, every piece of text through `sanitize.one_line` or `safe_html_text`.
+`jsonfeed`. Each turns its entries into typed `entries.Entry`s; `entries.parsed_feed` makes them
+frozen `Post`s by one set of rules (identity, links, dates, pictures, summaries), so that both
+agree.
 """
 
 from __future__ import annotations
 
-import calendar
 import codecs
-import hashlib
-import html
 import re
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import feedparser
 
+from digest import dates
+from digest.entries import Entry, ParsedFeed, SkipEntry, parsed_feed, short
 from digest.errors import FeedError
-from digest.models import Image, Post
-from digest.sanitize import canonical_url, one_line, safe_html, safe_html_text, text_html, truncate_html
+from digest.images import html_candidates, xml_candidates
+from digest.sanitize import text_html
 
-SUMMARY_CHARS = 420  # of text, in the email
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    title: str
-    link: str
-    language: str | None
-    posts: tuple[Post, ...]
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry as a reader found it, before the rules every reader shares make it a `Post`."""
-
-    link: str  # as written: made absolute and canonical against the feed's link
-    guid: str = ""
-    title: str = ""  # may hold markup and entities: titles become one line of text
-    summary: str = ""  # HTML (a reader wraps plain text with `sanitize.text_html`), sanitised later
-    base: str = ""  # what the summary's relative links resolve against; "" for the post's URL
-    published: datetime | None = None  # aware; None for "first seen now"
-    author: str = ""
-    terms: tuple[str, ...] = ()  # categories, tags
-    images: tuple[
-        tuple[str, str, Any], ...
-    ] = ()  # (src, alt, width), best first; the summary's <img> comes last
-    language: str = ""
-    comments: int | None = None
-    shares: int | None = None
-
-
-class SkipEntry(Exception):
-    """This entry cannot be a post; the feed's other entries go on, with a warning."""
+__all__ = ["Entry", "ParsedFeed", "SkipEntry", "parse_feed", "parse_or_reason", "parsed_feed", "short"]
 
 
 def parse_feed(
@@ -96,133 +59,6 @@ def parse_or_reason(
         return exc.reason
     except Exception as exc:
         return f"could not be parsed ({type(exc).__name__}: {short(exc)})"
-
-
-def parsed_feed(
-    url: str,
-    *,
-    title: str,
-    link: str,
-    language: str,
-    entries: Iterable[Entry],
-    warnings: Iterable[str],
-    now: datetime,
-    name: str = "",
-) -> ParsedFeed:
-    """A reader's findings as our types: entries that cannot be posts are skipped with a warning."""
-    source = name or one_line(title) or url
-    feed_language = _language(language)
-    posts: list[Post] = []
-    notes = list(warnings)
-    for number, entry in enumerate(entries, start=1):
-        try:
-            posts.append(_post(entry, url, source, link, feed_language, now))
-        except SkipEntry as skip:
-            notes.append(f"entry {number} skipped: {skip}")
-    return ParsedFeed(
-        title=source, link=link, language=feed_language, posts=tuple(posts), warnings=tuple(notes)
-    )
-
-
-def short(exc: Any) -> str:
-    """An exception (or any value) as a short one-line reason."""
-    return one_line(str(exc))[:160] or type(exc).__name__
-
-
-def _post(
-    entry: Entry, feed_url: str, source: str, feed_link: str, language: str | None, now: datetime
-) -> Post:
-    link = entry.link
-    if not link:
-        raise SkipEntry("no link")
-    try:
-        url = canonical_url(link, feed_link)
-    except ValueError:  # "http://[oops"
-        raise SkipEntry(f"link {link[:100]!r} is not a URL") from None
-    if not url.startswith(("http://", "https://")):
-        raise SkipEntry(f"link {link!r} is not an http(s) URL")
-    title = one_line(entry.title) or url
-    base = entry.base or url
-    summary_html = truncate_html(safe_html(entry.summary, base), SUMMARY_CHARS)
-    return Post(
-        id=_post_id(entry.guid, url, feed_url),
-        feed=feed_url,
-        source=source,
-        title=title,
-        url=url,
-        published=entry.published or now.astimezone(UTC),
-        author=one_line(entry.author),
-        categories=_categories(entry.terms),
-        summary_html=summary_html,
-        summary_text=safe_html_text(summary_html),
-        image=_image(entry.images, entry.summary, base, title),
-        language=_language(entry.language) or language,
-        comments=entry.comments,
-        shares=entry.shares,
-    )
-
-
-def _post_id(guid: str, url: str, feed_url: str) -> str:
-    """Stable across runs: the guid when the feed gives one, else the canonical URL.
-
-    A guid that is a URI (http:, tag:, urn:) is taken as global, so a post syndicated by two
-    feeds gets one id; a bare guid ("1234") only means something inside its own feed.
-    """
-    guid = guid.strip()
-    if not guid:
-        key = url
-    elif re.match(r"^(https?|tag|urn):", guid, re.I):
-        key = guid
-    else:
-        key = f"{feed_url}#{guid}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-def _categories(terms: Iterable[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for raw in terms:
-        term = one_line(raw)
-        if term and term.casefold() not in {t.casefold() for t in seen}:
-            seen[term] = None
-    return tuple(seen)
-
-
-_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
-
-
-def _language(value: str) -> str | None:
-    text = value.strip().replace("_", "-")
-    return text.lower() if _LANGUAGE.match(text) else None
-
-
-_IMG = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
-_ALT = re.compile(r"\balt\s*=\s*[\"']([^\"']*)[\"']", re.I)
-_UNSAFE_IMAGE_TYPES = (".svg", ".webp", ".avif")  # no fallback in many email clients
-
-
-def _image(
-    candidates: Iterable[tuple[str, str, Any]], raw_summary: str, base: str, title: str
-) -> Image | None:
-    """The first usable of the reader's candidates, else the first <img> of the summary."""
-    found = list(candidates)
-    match = _IMG.search(raw_summary)
-    if match:
-        alt_match = _ALT.search(match.group(0))
-        found.append((html.unescape(match.group(1)), one_line(alt_match.group(1)) if alt_match else "", None))
-    for src, alt, width in found:
-        try:
-            url = canonical_url(src, base) if src else ""
-        except ValueError:  # "http://[oops": try the next one
-            continue
-        path = urlsplit(url).path.lower()
-        if url.startswith(("http://", "https://")) and not path.endswith(_UNSAFE_IMAGE_TYPES):
-            return Image(url=url, alt=alt or title, width=_int_or_none(width))
-    return None
-
-
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 6 else None
 
 
 # RSS and Atom, through feedparser: its dicts are read here and go no further than `_xml_entry`.
@@ -311,20 +147,32 @@ def _looks_like_json(data: bytes, headers: Mapping[str, str]) -> bool:
 
 def _xml_entry(entry: Mapping[str, Any]) -> Entry:
     summary, base = _summary(entry)
+    raw, parsed = dates.raw_dates(entry)
+    published, source = dates.entry_date(raw, parsed)
+    content = " ".join(str(detail.get("value") or "") for detail in entry.get("content") or ())
     return Entry(
         link=_entry_link(entry),
         guid=str(entry.get("id") or ""),
         title=str(entry.get("title", "")),
         summary=summary,
         base=base,
-        published=_published(entry),
-        author=str(entry.get("author", "")),
+        published=published,
+        date_source=source,
+        raw_date=next((value for value in raw if value), ""),
+        author=_author(entry),
         terms=tuple(str(tag.get("term") or tag.get("label") or "") for tag in entry.get("tags", []) or []),
-        images=_image_candidates(entry),
+        images=(*xml_candidates(entry), *html_candidates(summary), *html_candidates(content)),
         language=str(_entry_language(entry) or ""),
         comments=_count(entry, ("slash_comments", "thr_total")),
         shares=_count(entry, tuple(key for key in entry if str(key).endswith("shares"))),
     )
+
+
+def _author(entry: Mapping[str, Any]) -> str:
+    """The author's name: from `author_detail` when feedparser split name and address."""
+    detail = entry.get("author_detail") or {}
+    name = str(detail.get("name") or "") if isinstance(detail, Mapping) else ""
+    return name or str(entry.get("author", ""))
 
 
 def _entry_link(entry: Mapping[str, Any]) -> str:
@@ -344,19 +192,6 @@ def _summary(entry: Mapping[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _published(entry: Mapping[str, Any]) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        # `in` first: feedparser's get("updated_parsed") falls back to published, with a warning.
-        value = entry.get(key) if key in entry else None
-        if isinstance(value, time.struct_time):
-            try:
-                # feedparser gives UTC struct_times; timegm (not mktime) keeps them in UTC.
-                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-            except (OverflowError, OSError, ValueError):
-                continue  # a year 0 or 99999: try the next date, else first-seen
-    return None
-
-
 def _entry_language(entry: Mapping[str, Any]) -> Any:
     for detail in ("title_detail", "summary_detail"):
         language = (entry.get(detail) or {}).get("language")
@@ -371,20 +206,6 @@ def _count(entry: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
         if value.isdigit():
             return int(value)
     return None
-
-
-def _image_candidates(entry: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
-    """media:content, media:thumbnail, then an image enclosure."""
-    candidates: list[tuple[str, str, Any]] = []
-    for media in entry.get("media_content", []) or []:
-        if media.get("medium", "image") == "image" or str(media.get("type", "")).startswith("image/"):
-            candidates.append((str(media.get("url", "")), "", media.get("width")))
-    for thumb in entry.get("media_thumbnail", []) or []:
-        candidates.append((str(thumb.get("url", "")), "", thumb.get("width")))
-    for link in entry.get("links", []) or []:
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            candidates.append((str(link.get("href", "")), "", None))
-    return tuple(candidates)
 
 
 def _not_a_feed_reason(parsed: Mapping[str, Any], data: bytes) -> str:

@@ -57,6 +57,9 @@ class PostStore(Protocol):
     """What selection reads: the posts published in a span."""
 
     def posts_between(self, start: datetime, end: datetime) -> list[Post]: ...
+    def posts(
+        self, *, feed: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Post]: ...
     def latest_published(self) -> datetime | None: ...
 
 

@@ -41,6 +41,18 @@ class SqliteStore:
         )
         return [post_from_dict(json.loads(data)) for (data,) in rows]
 
+    def posts(
+        self, *, feed: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Post]:
+        """Stored posts, oldest first: of one feed (its URL in digest.toml), published in [since, until)."""
+        query, values = "SELECT data FROM posts WHERE 1 = 1", []
+        for clause, value in (("feed = ?", feed), ("published >= ?", since), ("published < ?", until)):
+            if value is not None:
+                query += f" AND {clause}"
+                values.append(_iso(value) if isinstance(value, datetime) else value)
+        rows = self.db.execute(query + " ORDER BY published, feed, id", values)
+        return [post_from_dict(json.loads(data)) for (data,) in rows]
+
     def latest_published(self) -> datetime | None:
         row = self.db.execute("SELECT MAX(published) FROM posts").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
@@ -81,7 +93,7 @@ class SqliteStore:
         """Write what gather decided for a batch of feeds, in one transaction.
 
         `feeds`: (url, title, validators, new posts) of each feed read in full; a post is stored
-        unless its id or canonical URL already is. `updated`: stored posts to rewrite in place
+        unless its id already is (ids are per feed: distinct entries are never merged). `updated`: stored posts to rewrite in place
         (same id and feed). `moves`: (url, where it moved for good). `gone`: feeds that said 410.
         One commit, so one disk sync, for a batch of feeds: a big gather would otherwise spend
         more time syncing than fetching. Returns how many posts of each of `feeds` were new.
@@ -105,13 +117,12 @@ class SqliteStore:
                        last_modified = excluded.last_modified, checked_at = excluded.checked_at""",
                     (url, title, cache.etag, cache.last_modified, _iso(checked_at)),
                 )
-            # OR IGNORE: an edited link may now be another post's; that edit is not kept.
             edits = [
                 (p.url, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False), p.id, p.feed)
                 for p in updated
             ]
             self.db.executemany(
-                "UPDATE OR IGNORE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?", edits
+                "UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?", edits
             )
             self.db.executemany(
                 """INSERT INTO feed_state (url, moved_to, moved_at) VALUES (?, ?, ?)

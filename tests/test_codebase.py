@@ -80,6 +80,7 @@ ALLOWED = {("render", "sanitize")}
 PURE = {
     "parse", "jsonfeed", "sanitize", "gather_decide", "selection", "render", "check", "caniemail",
     "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage",
+    "entries", "dates", "images", "summary", "urls", "dedupe",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
 
