@@ -27,10 +27,18 @@ from digest.i18n import translate
 from digest.identity import IssueRef
 from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
 from digest.journal import Journal
-from digest.models import FeedReport, Issue, RenderedIssue
+from digest.models import FeedReport, Issue, Post, RenderedIssue
 from digest.newsletter import relative_config, scaffold
 from digest.render import render_issue
-from digest.selection import Editorial, build_issue, choose_posts, choose_window, week_of
+from digest.selection import (
+    Editorial,
+    build_issue,
+    choose_posts,
+    choose_window,
+    day_window,
+    parse_day,
+    week_of,
+)
 from digest.sender import ProgressCallback, SendOptions, SendReport, combine, send_issue
 from digest.signing import Signer, load_signer
 from digest.smtp import SmtpTarget
@@ -82,6 +90,24 @@ def gather(
         if retry_gone:
             store.clear_gone(feed.url for feed in settings.feeds)
         return gather_stage.gather_feeds(settings.feeds, store, now=env.now, on_done=on_done)
+
+
+def stored_posts(
+    settings: Settings, *, feed: str | None = None, since: str | None = None, until: str | None = None
+) -> list[Post]:
+    """The stored posts (of one feed, published between two days of the newsletter's zone)."""
+    start = (
+        day_window(parse_day(since, "--since"), parse_day(since, "--since"), settings.zone).start
+        if since
+        else None
+    )
+    end = (
+        day_window(parse_day(until, "--until"), parse_day(until, "--until"), settings.zone).end
+        if until
+        else None
+    )
+    with open_store(settings.state) as store:
+        return store.posts(feed=feed, since=start, until=end)
 
 
 @dataclass(frozen=True)
