@@ -12,6 +12,7 @@ import codecs
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from urllib.parse import urljoin
 from typing import Any
 
 import feedparser
@@ -39,7 +40,7 @@ def parse_feed(
     return parsed_feed(
         url,
         title=str(feed.get("title", "")),
-        link=str(feed.get("link", "") or ""),
+        link=_site_link(feed, headers.get("content-location") or url),
         language=str(feed.get("language") or ""),
         entries=(_xml_entry(entry) for entry in entries),
         warnings=warnings,
@@ -173,6 +174,22 @@ def _author(entry: Mapping[str, Any]) -> str:
     detail = entry.get("author_detail") or {}
     name = str(detail.get("name") or "") if isinstance(detail, Mapping) else ""
     return name or str(entry.get("author", ""))
+
+
+def _site_link(feed: Mapping[str, Any], location: str) -> str:
+    """The feed's home page, made absolute against its own address (its `self` link, else where
+    it was fetched), so that relative entry links resolve too."""
+    link = str(feed.get("link", "") or "")
+    if link.startswith(("http://", "https://")):
+        return link
+    selfs = [str(x.get("href", "")) for x in feed.get("links", []) or [] if x.get("rel") == "self"]
+    for base in (*selfs, location):
+        if base.startswith(("http://", "https://")):
+            try:
+                return urljoin(base, link or "/")
+            except ValueError:
+                continue
+    return link
 
 
 def _entry_link(entry: Mapping[str, Any]) -> str:
