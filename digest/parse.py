@@ -12,8 +12,8 @@ import codecs
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from urllib.parse import urljoin
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
