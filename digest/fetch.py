@@ -37,6 +37,7 @@ DEADLINE = 30.0  # seconds for one feed's fetch, redirects and retries included
 RETRIES = 2  # more attempts after a timeout, a dropped connection, a 5xx or a 429
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 MAX_REDIRECTS = 5
+INFLATE_STEP = 256 * 1024  # bytes a compressed body may inflate to at a time
 
 
 class Fetcher(Protocol):
@@ -164,9 +165,9 @@ async def _read(response: httpx.Response, url: str) -> Fetched:
         raise FeedError(url, too_big)
     body = bytearray()
     async for chunk in _decoded(response, MAX_BYTES + 1):  # the cap counts decompressed bytes
-        body += chunk
-        if len(body) > MAX_BYTES:
+        if len(body) + len(chunk) > MAX_BYTES:
             raise FeedError(url, too_big)
+        body += chunk
     headers = {
         name: response.headers[name]
         for name in ("Content-Type", "Content-Language", "Content-Location")
@@ -195,7 +196,7 @@ async def _decoded(response: httpx.Response, limit: int) -> AsyncIterator[bytes]
         pending = chunk
         while pending and produced < limit:
             try:
-                out = decoder.decompress(pending, limit - produced)
+                out = decoder.decompress(pending, min(INFLATE_STEP, limit - produced))
             except zlib.error as exc:
                 raise httpx.DecodingError(f"cannot decompress ({exc})") from exc
             produced += len(out)
