@@ -110,6 +110,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX posts_feed ON posts (feed, published);
         """,
     ),
+    (
+        "0008_articles",
+        # Article pages read by enrichment (`enrich = true`), by URL: fetched once, not every run.
+        "CREATE TABLE articles (url TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, data TEXT NOT NULL);",
+    ),
 )
 
 

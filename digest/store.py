@@ -147,6 +147,23 @@ class SqliteStore:
                 found[post_id] = post_from_dict(json.loads(data))
         return found
 
+    def articles(self, urls: Iterable[str]) -> dict[str, str]:
+        """Article pages read before (enrichment's cache), by URL: what was kept of each, as JSON."""
+        wanted = list(dict.fromkeys(urls))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = f"SELECT url, data FROM articles WHERE url IN ({', '.join('?' * len(chunk))})"
+            found.update(self.db.execute(query, chunk).fetchall())
+        return found
+
+    def save_articles(self, articles: Iterable[tuple[str, str]], at: datetime) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO articles (url, fetched_at, data) VALUES (?, ?, ?)",
+                [(url, _iso(at), data) for url, data in articles],
+            )
+
     @contextmanager
     def light_sync(self) -> Iterator[None]:
         """Commits without a disk sync (WAL, synchronous=NORMAL) for the length of a gather.

@@ -168,15 +168,22 @@ def _prefix_length(body: str, name: str) -> int:
     return 0
 
 
+_END_WORDS = re.compile(
+    r"read|lire|continu|suite|more|savoir|partage|share|like|aime|appeared|apparu|publié|paru", re.I
+)
+_END_SPAN = 600  # characters at the end of a summary where its furniture is looked for
+
+
 def _strip_end(piece: str) -> str:
-    closing = re.search(r"(?:</(?:p|blockquote)>)?$", piece)
-    end = closing.start() if closing else len(piece)
+    end = len(piece) - 4 if piece.endswith("</p>") else len(piece)
+    if not _END_WORDS.search(piece, max(0, end - _END_SPAN), end):  # the common case, cheaply
+        return piece
     body, tail = piece[:end], piece[end:]
     for pattern in (_INLINE_MORE, _INLINE_COUNT):
-        match = pattern.search(body)
+        match = pattern.search(body, max(0, len(body) - _END_SPAN))
         if match and _text(body[: match.start()]) and _balanced(body[: match.start()]):
             body = body[: match.start()].rstrip()
-    appeared = next(reversed(list(_APPEARED.finditer(body))), None)
+    appeared = next(reversed(list(_APPEARED.finditer(body, max(0, len(body) - _END_SPAN)))), None)
     if appeared and _text(body[: appeared.start()]) and _balanced(body[: appeared.start()]):
         body = body[: appeared.start()].rstrip()
     return body + tail
