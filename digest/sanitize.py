@@ -202,6 +202,10 @@ def shorten(text: str, limit: int) -> str:
     """Cut plain text at a word boundary, adding an ellipsis when something was removed."""
     if len(text) <= limit:
         return text
+    window = text[: limit + 1]
+    sentence = max(window.rfind(mark) for mark in (". ", "! ", "? ", "… "))
+    if sentence >= limit * 0.6:  # a sentence ends late enough: stop there, nothing is cut mid-way
+        return window[: sentence + 1]
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.—-")
     return cut + "…"
 
@@ -252,7 +256,7 @@ class _Truncator(HTMLParser):
             self.remaining -= len(data)
             return
         self.out.append(html.escape(shorten(data, self.remaining), quote=False))
-        if not self.out[-1].endswith("…"):
+        if not self.out[-1].endswith(("…", ".", "!", "?")):  # a whole sentence needs no ellipsis
             self.out.append("…")
         self.done = True
 
