@@ -413,9 +413,18 @@ def test_cli_reports_each_feed_and_exits_0_when_only_some_failed(tmp_path: Path)
         retried = json.loads(_cli(config, "--json", "--retry-gone")[1])
     assert code == 0
     feeds = json.loads(out)["feeds"]
-    assert [set(feed) for feed in feeds] == [{"url", "status", "new_posts", "error"}] * 2
-    assert feeds[0] == {"url": server.url("/good"), "status": "ok", "new_posts": 2, "error": None}
+    keys = {"url", "status", "new_posts", "error", "warnings", "moved_to"}
+    assert [set(feed) for feed in feeds] == [keys] * 2
+    assert feeds[0] == {
+        "url": server.url("/good"),
+        "status": "ok",
+        "new_posts": 2,
+        "error": None,
+        "warnings": [],
+        "moved_to": None,
+    }
     assert feeds[1]["status"] == "error" and feeds[1]["error"].startswith("410 Gone")
+    assert feeds[1]["warnings"] and "retry-gone" in feeds[1]["warnings"][0]  # the table's warnings too
     assert strict_code == 1
     assert "gone" in err and "not_modified" not in err and "2 feeds, 1 failed" in err
     assert retried["feeds"][1]["error"].startswith("410 Gone")  # asked again, not skipped

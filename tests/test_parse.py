@@ -141,7 +141,7 @@ def test_entry_language_overrides_the_feed_language(samples: Path) -> None:
 def test_long_summary_is_truncated_with_tags_closed(samples: Path) -> None:
     parsed = parse_feed((samples / "feeds" / "magazine-medias.rss.xml").read_bytes(), "feeds/m.xml", now=NOW)
     longest = max(parsed.posts, key=lambda post: len(post.summary_text))
-    assert longest.summary_text.endswith("…")
+    assert longest.summary_text.endswith(("…", "."))  # on a word, or on a sentence that ends late enough
     assert len(longest.summary_text) <= 430
     assert longest.summary_html.count("<p>") == longest.summary_html.count("</p>")
 
