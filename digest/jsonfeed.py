@@ -28,7 +28,7 @@ def parse_json_feed(data: bytes, url: str, *, now: datetime, name: str = "") -> 
     if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
         warnings.append("charset: JSON Feed is not valid UTF-8; undecodable bytes replaced")
     try:
-        document = json.loads(text)
+        document = json.loads(text, strict=False)  # a raw tab or newline inside a string is common
     except (ValueError, RecursionError) as exc:
         raise FeedError(url, f"not a feed: invalid JSON ({short(exc)})") from exc
     version = str(document.get("version", "")).strip() if isinstance(document, dict) else ""
