@@ -13,8 +13,10 @@ the latency, with an ETag. Three runs:
 
 It also prints two floors for digest's time: the latency's (feeds / feeds at once x latency)
 and the parsing's (CPU per feed x feeds / CPUs). On a machine with few CPUs the second one, not
-the network, sets the pace. Nothing is written in the repository. Exit status 1 when digest is
-not 10x faster than the baseline or the second run gets fewer than 95% of 304s.
+the network, sets the pace. Then `benchmarks.memory` reports the peak memory of gathering the shared
+real-feed corpus plus eight gzip bombs (goal: under 150 MB). Nothing is written in the repository.
+Exit status 1 when digest is not 10x faster than the baseline, the second run gets fewer than 95%
+of 304s, or the peak memory is over its goal.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from queue import Queue
 
 import feedparser
 
+from benchmarks import memory
 from digest.config import FeedSettings
 from digest.gather import CONCURRENCY, PER_HOST, gather_feeds
 from digest.models import FeedReport
@@ -211,6 +214,10 @@ def run(urls: list[str], args: argparse.Namespace) -> int:
         f"a feed, feedparser alone {feedparser_cost * 1000:.1f} ms; {cpus} CPUs)"
     )
     passed = speed_up >= SPEED_UP and not_modified >= NOT_MODIFIED
+    if memory.CORPUS.is_dir():  # peak memory on real feeds plus eight gzip bombs (benchmarks/memory.py)
+        passed = memory.report(memory.CORPUS, 8) and passed
+    else:
+        print(f"peak memory: skipped, no corpus at {memory.CORPUS}")
     print("PASS" if passed else "FAIL")
     return 0 if passed else 1
 

@@ -15,6 +15,7 @@ import lxml.html
 
 from digest import caniemail, overflow
 from digest.findings import Documents, Finding, Measure
+from digest.images import not_a_picture
 
 __all__ = ["Documents", "Finding", "Measure", "check_issue"]
 
@@ -85,6 +86,9 @@ def _images(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
         if missing
         else f"{len(images)} image(s), all with alt and width",
     )
+    heroes = [(p.title, p.image) for p in docs.issue.posts if p.image]
+    bad = [f"{t[:40]}: {why}" for t, i in heroes if (why := not_a_picture(i.url, i.width, i.height))]
+    yield Finding("H4b", not bad, f"hero images that are not pictures: {'; '.join(bad[:3])}" if bad else f"{len(heroes)} hero image(s), all pictures")  # fmt: skip
 
 
 def _active_content(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:

@@ -94,6 +94,7 @@ class FeedSettings:
     name: str = ""  # overrides the feed's own title
     weight: float = 1.0
     categories: tuple[str, ...] = ()  # keep only posts in one of these (empty: all)
+    enrich: bool = False  # fetch the article page of new posts with no picture or a teaser
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,9 @@ _SECTIONS: dict[str, set[str]] = {
         "listmonk_template_id",
     },
     "paths": {"templates", "state", "issues"},
+    "gather": {"enrich"},
 }
-_FEED_KEYS = {"url", "name", "weight", "categories"}
+_FEED_KEYS = {"url", "name", "weight", "categories", "enrich"}
 
 
 def load_settings(path: Path, *, state: Path | None = None) -> Settings:
@@ -200,7 +202,9 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
         newsletter=_newsletter(tables["newsletter"], where),
         selection=_selection(tables["selection"], where),
         delivery=_delivery(tables["delivery"], where),
-        feeds=_feeds(raw.get("feeds"), where),
+        feeds=_feeds(
+            raw.get("feeds"), where, enrich=_flag(tables["gather"], "enrich", where, "gather", False)
+        ),
         templates=where.resolve(values.string(p, "templates", where, "paths", "templates")),
         state=state.resolve()
         if state
@@ -291,7 +295,14 @@ def _weights(value: Any, where: Where) -> ScoreWeights:
     return ScoreWeights(**{key: float(weight) for key, weight in value.items()})
 
 
-def _feeds(value: Any, where: Where) -> tuple[FeedSettings, ...]:
+def _flag(table: dict[str, Any], key: str, where: Where, label: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        where.fail(f"{label}.{key}", "must be true or false")
+    return bool(value)
+
+
+def _feeds(value: Any, where: Where, *, enrich: bool = False) -> tuple[FeedSettings, ...]:
     if value is None:
         where.fail("feeds", "no feeds configured", 'add at least one [[feeds]] table with url = "..."')
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
@@ -313,6 +324,7 @@ def _feeds(value: Any, where: Where) -> tuple[FeedSettings, ...]:
                 name=values.string(table, "name", where, label, ""),
                 weight=weight,
                 categories=values.strings(table, "categories", where, label),
+                enrich=_flag(table, "enrich", where, label, enrich),  # [gather] enrich is the default
             )
         )
     return tuple(feeds)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +37,7 @@ DEADLINE = 30.0  # seconds for one feed's fetch, redirects and retries included
 RETRIES = 2  # more attempts after a timeout, a dropped connection, a 5xx or a 429
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 MAX_REDIRECTS = 5
+INFLATE_STEP = 256 * 1024  # bytes a compressed body may inflate to at a time
 
 
 class Fetcher(Protocol):
@@ -82,7 +85,8 @@ class HttpFetcher:
                 timeout=TIMEOUT,
                 verify=self.tls,
                 limits=httpx.Limits(max_connections=PER_HOST, max_keepalive_connections=PER_HOST),
-                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+                # Only what `_decoded` can inflate within the size cap, a chunk at a time.
+                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
                 follow_redirects=False,  # followed by hand, to tell permanent moves from temporary ones
             )
         return self.clients[host]
@@ -131,11 +135,17 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 
 def _conditional(cache: FeedCache) -> dict[str, str]:
     headers = {}
-    if cache.etag:
-        headers["If-None-Match"] = cache.etag
-    if cache.last_modified:
-        headers["If-Modified-Since"] = cache.last_modified
+    if _validator(cache.etag):
+        headers["If-None-Match"] = str(cache.etag)
+    if _validator(cache.last_modified):
+        headers["If-Modified-Since"] = str(cache.last_modified)
     return headers
+
+
+def _validator(value: str | None) -> str | None:
+    """A validator to send back, or None: one that is not printable ASCII cannot be sent in a
+    header, and would break the feed for good if it were kept."""
+    return value if value and value.isascii() and value.isprintable() else None
 
 
 async def _read(response: httpx.Response, url: str) -> Fetched:
@@ -154,18 +164,48 @@ async def _read(response: httpx.Response, url: str) -> Fetched:
     if declared.isdigit() and int(declared) > MAX_BYTES:
         raise FeedError(url, too_big)
     body = bytearray()
-    async for chunk in response.aiter_bytes():  # decoded: the cap also stops gzip bombs
-        body += chunk
-        if len(body) > MAX_BYTES:
+    async for chunk in _decoded(response, MAX_BYTES + 1):  # the cap counts decompressed bytes
+        if len(body) + len(chunk) > MAX_BYTES:
             raise FeedError(url, too_big)
+        body += chunk
     headers = {
         name: response.headers[name]
         for name in ("Content-Type", "Content-Language", "Content-Location")
         if name in response.headers
     }
     headers.setdefault("Content-Location", str(response.url))  # relative links resolve against it
-    new_cache = FeedCache(response.headers.get("ETag"), response.headers.get("Last-Modified"))
+    new_cache = FeedCache(
+        _validator(response.headers.get("ETag")), _validator(response.headers.get("Last-Modified"))
+    )
     return Fetched(status, bytes(body), headers, new_cache)
+
+
+async def _decoded(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
+    """The body, decompressed while streaming, never more than `limit` bytes out of one piece of
+    input: a gzip bomb (a few KB that inflate to gigabytes) costs at most the cap in memory.
+    httpx's own decoding inflates a whole network chunk at once (hundreds of MB for a bomb)."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        stream = response.aiter_bytes() if encoding not in ("", "identity") else response.aiter_raw()
+        async for chunk in stream:
+            yield chunk
+        return
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, told by the header
+    produced = 0
+    async for chunk in response.aiter_raw():
+        pending = chunk
+        while pending and produced < limit:
+            try:
+                out = decoder.decompress(pending, min(INFLATE_STEP, limit - produced))
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"cannot decompress ({exc})") from exc
+            produced += len(out)
+            yield out
+            pending = decoder.unconsumed_tail
+            if decoder.eof:  # the next gzip member, if any
+                pending, decoder = decoder.unused_data + pending, zlib.decompressobj(zlib.MAX_WBITS | 32)
+        if produced >= limit:
+            return
 
 
 def _read_file(url: str) -> Fetched:

@@ -26,13 +26,15 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from digest import article
 from digest.config import FeedSettings
+from digest.entries import SUMMARY_CHARS
 from digest.errors import FeedError
 from digest.fetch import PER_HOST, Fetcher, HttpFetcher, reason_of
 from digest.gather_decide import Fetched, Intents, StoredFeed, decide, location
-from digest.models import FeedReport
+from digest.models import FeedReport, Post
 from digest.parse import ParsedFeed, parse_or_reason
-from digest.storage import FeedStore
+from digest.storage import FeedCache, FeedStore
 
 CONCURRENCY = 32  # feeds fetched at once, over all hosts (and PER_HOST from any one host)
 BATCH_PAUSE = 0.05  # seconds; at most this much later in the store, never lost
@@ -145,7 +147,36 @@ class _Run:
         parsed = None
         if 200 <= fetched.status < 300:
             parsed = await self.parser.parse(fetched.body, fetched.headers, feed, self.now)
+            if feed.enrich and isinstance(parsed, ParsedFeed):
+                parsed = await self.enrich(parsed)
         return _Outcome(index, stored, fetched, parsed, seconds=time.perf_counter() - started)
+
+    async def enrich(self, parsed: ParsedFeed) -> ParsedFeed:
+        """New posts with no picture or a teaser, completed from their article pages (docs/gather.md):
+        fetched concurrently, with the feeds' limits, once (the store caches what was read)."""
+        known = self.store.stored_posts([post.id for post in parsed.posts])
+        wanted = [post for post in parsed.posts if post.id not in known and article.wants(post)]
+        if not wanted:
+            return parsed
+        cached = self.store.articles(post.url for post in wanted)
+        done = await asyncio.gather(*(self.enriched(post, cached.get(post.url)) for post in wanted))
+        by_id = {post.id: post for post in done}
+        return replace(parsed, posts=tuple(by_id.get(post.id, post) for post in parsed.posts))
+
+    async def enriched(self, post: Post, cached: str | None) -> Post:
+        if cached is not None:
+            return article.enriched(post, article.Article.from_json(cached), SUMMARY_CHARS)
+        page = b""
+        async with self.hosts[urlsplit(post.url).netloc], self.slots:
+            try:
+                fetched = await self.fetcher.fetch(post.url, FeedCache())
+                page = fetched.body if 200 <= fetched.status < 300 else b""
+            except FeedError:
+                pass  # the post stays as its feed gave it; the next new post of its page tries again
+        names = (post.source, post.author)
+        found = await asyncio.to_thread(article.read_article, page, post.url, title=post.title, names=names)
+        self.store.save_articles([(post.url, found.to_json())], self.now)
+        return article.enriched(post, found, SUMMARY_CHARS)
 
 
 def _stored(store: FeedStore, url: str) -> StoredFeed:

@@ -201,4 +201,6 @@ def _post(data: Any, where: str, field: _Fields) -> Post:
         language=field.get(data, "language", (str, type(None)), None, where=where),
         comments=field.get(data, "comments", (int, type(None)), None, where=where),
         shares=field.get(data, "shares", (int, type(None)), None, where=where),
+        published_from=field.get(data, "published_from", str, "feed", where=where),
+        site=field.get(data, "site", str, "", where=where),
     )

@@ -9,14 +9,16 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from digest import dates
+from digest.entries import Entry, ParsedFeed, parsed_feed, short
 from digest.errors import FeedError
-from digest.parse import Entry, ParsedFeed, parsed_feed, short
+from digest.images import Candidate, html_candidates
 from digest.sanitize import one_line, text_html
 
-VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
+VERSIONS = ("jsonfeed.org/version/1", "jsonfeed.org/version/1.1")  # over http: or https:
 
 
 def parse_json_feed(data: bytes, url: str, *, now: datetime, name: str = "") -> ParsedFeed:
@@ -26,14 +28,14 @@ def parse_json_feed(data: bytes, url: str, *, now: datetime, name: str = "") -> 
     if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
         warnings.append("charset: JSON Feed is not valid UTF-8; undecodable bytes replaced")
     try:
-        document = json.loads(text)
+        document = json.loads(text, strict=False)  # a raw tab or newline inside a string is common
     except (ValueError, RecursionError) as exc:
         raise FeedError(url, f"not a feed: invalid JSON ({short(exc)})") from exc
-    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
-        "https://jsonfeed.org/version/"
-    ):
+    version = str(document.get("version", "")).strip() if isinstance(document, dict) else ""
+    version = version.removeprefix("https://").removeprefix("http://").removeprefix("www.").rstrip("/")
+    if not version.startswith("jsonfeed.org/version/"):
         raise FeedError(url, "JSON, but not a JSON Feed (no jsonfeed.org version)")
-    if document["version"] not in VERSIONS:
+    if version not in VERSIONS:
         warnings.append(f"unknown JSON Feed version {one_line(str(document['version']))[:60]}; read as 1.1")
     items = document.get("items")
     if not isinstance(items, list):
@@ -53,18 +55,25 @@ def parse_json_feed(data: bytes, url: str, *, now: datetime, name: str = "") -> 
 
 
 def _entry(item: Mapping[str, Any], feed_author: str) -> Entry:
-    images = [_text(item.get(key)) for key in ("image", "banner_image") if _text(item.get(key))]
+    images = [Candidate(_text(item.get(key))) for key in ("image", "banner_image") if _text(item.get(key))]
     attachments = [a for a in item.get("attachments") or [] if isinstance(a, dict)]
-    enclosures = [_text(a.get("url")) for a in attachments if _text(a.get("mime_type")).startswith("image/")]
+    enclosures = [
+        Candidate(_text(a.get("url")), type=_text(a.get("mime_type")), must_prove=True) for a in attachments
+    ]
+    raw = (_text(item.get("date_published")), _text(item.get("date_modified")))
+    published = _date(raw[0]) or _date(raw[1])
+    source = dates.FEED if published else dates.UNREADABLE if any(raw) else dates.FIRST_SEEN
     return Entry(
         link=_text(item.get("url")) or _text(item.get("external_url")),
         guid=_text(item.get("id")),
         title=html.escape(_text(item.get("title"))),
         summary=_summary(item),
-        published=_date(item.get("date_published")) or _date(item.get("date_modified")),
+        published=published,
+        date_source=source,
+        raw_date=raw[0] or raw[1],
         author=_author(item) or feed_author,
         terms=tuple(_text(tag) for tag in item.get("tags") or [] if isinstance(tag, str)),
-        images=tuple((src, "", None) for src in [*images, *enclosures]),
+        images=(*images, *enclosures, *html_candidates(_text(item.get("content_html")))),
         language=_text(item.get("language")),
     )
 
@@ -96,12 +105,6 @@ def _text(value: Any) -> str:
     return str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
 
 
-def _date(value: Any) -> datetime | None:
-    """An RFC 3339 date as aware UTC, to the second; None when it is missing or not a date."""
-    try:
-        moment = datetime.fromisoformat(str(value).strip())
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).replace(microsecond=0)
-    except (ValueError, OverflowError):
-        return None
+def _date(value: str) -> datetime | None:
+    """RFC 3339 as the spec says, or RFC 822 as some feeds write it: aware UTC, to the second."""
+    return dates.read_date(value) if value.strip() else None

@@ -139,6 +139,31 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         INSERT INTO send_guard VALUES ('confirmed', '0');
         """,
     ),
+    (
+        "0009_posts_by_identity",
+        # A post was one per URL (UNIQUE), so episodes linking to their show's home page, or posts
+        # differing only by #fragment, were merged and lost. A post is now one per entry of a feed
+        # (its id, see digest/entries.py); syndicated copies are told apart at selection.
+        """
+        CREATE TABLE posts_0009 (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            feed TEXT NOT NULL,
+            published TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        INSERT INTO posts_0009 (id, url, feed, published, data) SELECT id, url, feed, published, data FROM posts;
+        DROP TABLE posts;
+        ALTER TABLE posts_0009 RENAME TO posts;
+        CREATE INDEX posts_published ON posts (published);
+        CREATE INDEX posts_feed ON posts (feed, published);
+        """,
+    ),
+    (
+        "0010_articles",
+        # Article pages read by enrichment (`enrich = true`), by URL: fetched once, not every run.
+        "CREATE TABLE articles (url TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, data TEXT NOT NULL);",
+    ),
 )
 
 

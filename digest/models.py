@@ -26,11 +26,11 @@ class Image:
 class Post:
     """One normalised feed entry."""
 
-    id: str  # stable: derived from the feed's guid, else the canonical URL
+    id: str  # stable, within its feed: from the guid, else the link, else title and date (`entries`)
     feed: str  # the URL (or path) of the feed it came from
     source: str  # the feed's title, shown to readers
     title: str  # plain text, one line
-    url: str  # canonical, absolute, tracking parameters removed
+    url: str  # as published: absolute, known tracking parameters removed
     published: datetime  # aware, UTC
     author: str = ""
     categories: tuple[str, ...] = ()
@@ -40,6 +40,8 @@ class Post:
     language: str | None = None
     comments: int | None = None
     shares: int | None = None
+    published_from: str = "feed"  # feed | first_seen | unreadable | future | before_1995 (`dates`)
+    site: str = ""  # the home page of the feed it came from, as the feed gives it
 
 
 @dataclass(frozen=True)

@@ -1,64 +1,29 @@
 """Feed bytes in, normalised `Post`s out: the reader's narrow contract, and pure.
 
 Two readers: RSS and Atom here, through feedparser (never the fetching), and JSON Feed in
-`jsonfeed`. Each turns its entries into typed `Entry`s; `parsed_feed` makes them frozen `Post`s
-by one set of rules, so that both agree. Every piece of feed HTML goes through
-`sanitize.safe_html`, every piece of text through `sanitize.one_line` or `safe_html_text`.
+`jsonfeed`. Each turns its entries into typed `entries.Entry`s; `entries.parsed_feed` makes them
+frozen `Post`s by one set of rules (identity, links, dates, pictures, summaries), so that both
+agree.
 """
 
 from __future__ import annotations
 
-import calendar
 import codecs
-import hashlib
 import re
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
+from digest import dates
+from digest.entries import Entry, ParsedFeed, SkipEntry, parsed_feed, short
 from digest.errors import FeedError
-from digest.feedimages import entry_image, image_candidates
-from digest.models import Post
-from digest.sanitize import canonical_url, one_line, safe_html, safe_html_text, text_html, truncate_html
+from digest.images import html_candidates, xml_candidates
+from digest.sanitize import text_html
 
-SUMMARY_CHARS = 420  # of text, in the email
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    title: str
-    link: str
-    language: str | None
-    posts: tuple[Post, ...]
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry as a reader found it, before the rules every reader shares make it a `Post`."""
-
-    link: str  # as written: made absolute and canonical against the feed's link
-    guid: str = ""
-    title: str = ""  # may hold markup and entities: titles become one line of text
-    summary: str = ""  # HTML (a reader wraps plain text with `sanitize.text_html`), sanitised later
-    base: str = ""  # what the summary's relative links resolve against; "" for the post's URL
-    published: datetime | None = None  # aware; None for "first seen now"
-    author: str = ""
-    terms: tuple[str, ...] = ()  # categories, tags
-    images: tuple[
-        tuple[Any, ...], ...
-    ] = ()  # (src, alt, width[, height]), best first; the summary's <img> comes last
-    language: str = ""
-    comments: int | None = None
-    shares: int | None = None
-
-
-class SkipEntry(Exception):
-    """This entry cannot be a post; the feed's other entries go on, with a warning."""
+__all__ = ["Entry", "ParsedFeed", "SkipEntry", "parse_feed", "parse_or_reason", "parsed_feed", "short"]
 
 
 def parse_feed(
@@ -75,7 +40,7 @@ def parse_feed(
     return parsed_feed(
         url,
         title=str(feed.get("title", "")),
-        link=str(feed.get("link", "") or ""),
+        link=_site_link(feed, headers.get("content-location") or url),
         language=str(feed.get("language") or ""),
         entries=(_xml_entry(entry) for entry in entries),
         warnings=warnings,
@@ -97,101 +62,7 @@ def parse_or_reason(
         return f"could not be parsed ({type(exc).__name__}: {short(exc)})"
 
 
-def parsed_feed(
-    url: str,
-    *,
-    title: str,
-    link: str,
-    language: str,
-    entries: Iterable[Entry],
-    warnings: Iterable[str],
-    now: datetime,
-    name: str = "",
-) -> ParsedFeed:
-    """A reader's findings as our types: entries that cannot be posts are skipped with a warning."""
-    source = name or one_line(title) or url
-    feed_language = _language(language)
-    posts: list[Post] = []
-    notes = list(warnings)
-    for number, entry in enumerate(entries, start=1):
-        try:
-            posts.append(_post(entry, url, source, link, feed_language, now))
-        except SkipEntry as skip:
-            notes.append(f"entry {number} skipped: {skip}")
-    return ParsedFeed(
-        title=source, link=link, language=feed_language, posts=tuple(posts), warnings=tuple(notes)
-    )
-
-
-def short(exc: Any) -> str:
-    """An exception (or any value) as a short one-line reason."""
-    return one_line(str(exc))[:160] or type(exc).__name__
-
-
-def _post(
-    entry: Entry, feed_url: str, source: str, feed_link: str, language: str | None, now: datetime
-) -> Post:
-    link = entry.link
-    if not link:
-        raise SkipEntry("no link")
-    try:
-        url = canonical_url(link, feed_link)
-    except ValueError:  # "http://[oops"
-        raise SkipEntry(f"link {link[:100]!r} is not a URL") from None
-    if not url.startswith(("http://", "https://")):
-        raise SkipEntry(f"link {link!r} is not an http(s) URL")
-    title = one_line(entry.title) or url
-    base = entry.base or url
-    summary_html = truncate_html(safe_html(entry.summary, base), SUMMARY_CHARS)
-    return Post(
-        id=_post_id(entry.guid, url, feed_url),
-        feed=feed_url,
-        source=source,
-        title=title,
-        url=url,
-        published=entry.published or now.astimezone(UTC),
-        author=one_line(entry.author),
-        categories=_categories(entry.terms),
-        summary_html=summary_html,
-        summary_text=safe_html_text(summary_html),
-        image=entry_image(entry.images, entry.summary, base, title),
-        language=_language(entry.language) or language,
-        comments=entry.comments,
-        shares=entry.shares,
-    )
-
-
-def _post_id(guid: str, url: str, feed_url: str) -> str:
-    """Stable across runs: the guid when the feed gives one, else the canonical URL.
-
-    A guid that is a URI (http:, tag:, urn:) is taken as global, so a post syndicated by two
-    feeds gets one id; a bare guid ("1234") only means something inside its own feed.
-    """
-    guid = guid.strip()
-    if not guid:
-        key = url
-    elif re.match(r"^(https?|tag|urn):", guid, re.I):
-        key = guid
-    else:
-        key = f"{feed_url}#{guid}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-def _categories(terms: Iterable[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for raw in terms:
-        term = one_line(raw)
-        if term and term.casefold() not in {t.casefold() for t in seen}:
-            seen[term] = None
-    return tuple(seen)
-
-
-_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
-
-
-def _language(value: str) -> str | None:
-    text = value.strip().replace("_", "-")
-    return text.lower() if _LANGUAGE.match(text) else None
+# RSS and Atom, through feedparser: its dicts are read here and go no further than `_xml_entry`.
 
 
 def _read_xml_feed(
@@ -277,20 +148,48 @@ def _looks_like_json(data: bytes, headers: Mapping[str, str]) -> bool:
 
 def _xml_entry(entry: Mapping[str, Any]) -> Entry:
     summary, base = _summary(entry)
+    raw, parsed = dates.raw_dates(entry)
+    published, source = dates.entry_date(raw, parsed)
+    content = " ".join(str(detail.get("value") or "") for detail in entry.get("content") or ())
     return Entry(
         link=_entry_link(entry),
         guid=str(entry.get("id") or ""),
         title=str(entry.get("title", "")),
         summary=summary,
         base=base,
-        published=_published(entry),
-        author=str(entry.get("author", "")),
+        published=published,
+        date_source=source,
+        raw_date=next((value for value in raw if value), ""),
+        author=_author(entry),
         terms=tuple(str(tag.get("term") or tag.get("label") or "") for tag in entry.get("tags", []) or []),
-        images=image_candidates(entry),
+        images=(*xml_candidates(entry), *html_candidates(summary), *html_candidates(content)),
         language=str(_entry_language(entry) or ""),
         comments=_count(entry, ("slash_comments", "thr_total")),
         shares=_count(entry, tuple(key for key in entry if str(key).endswith("shares"))),
     )
+
+
+def _author(entry: Mapping[str, Any]) -> str:
+    """The author's name: from `author_detail` when feedparser split name and address."""
+    detail = entry.get("author_detail") or {}
+    name = str(detail.get("name") or "") if isinstance(detail, Mapping) else ""
+    return name or str(entry.get("author", ""))
+
+
+def _site_link(feed: Mapping[str, Any], location: str) -> str:
+    """The feed's home page, made absolute against its own address (its `self` link, else where
+    it was fetched), so that relative entry links resolve too."""
+    link = str(feed.get("link", "") or "")
+    if link.startswith(("http://", "https://")):
+        return link
+    selfs = [str(x.get("href", "")) for x in feed.get("links", []) or [] if x.get("rel") == "self"]
+    for base in (*selfs, location):
+        if base.startswith(("http://", "https://")):
+            try:
+                return urljoin(base, link or "/")
+            except ValueError:
+                continue
+    return link
 
 
 def _entry_link(entry: Mapping[str, Any]) -> str:
@@ -308,19 +207,6 @@ def _summary(entry: Mapping[str, Any]) -> tuple[str, str]:
             base = str(detail.get("base") or "")
             return (text_html(value) if detail.get("type") == "text/plain" else value), base
     return "", ""
-
-
-def _published(entry: Mapping[str, Any]) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        # `in` first: feedparser's get("updated_parsed") falls back to published, with a warning.
-        value = entry.get(key) if key in entry else None
-        if isinstance(value, time.struct_time):
-            try:
-                # feedparser gives UTC struct_times; timegm (not mktime) keeps them in UTC.
-                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-            except (OverflowError, OSError, ValueError):
-                continue  # a year 0 or 99999: try the next date, else first-seen
-    return None
 
 
 def _entry_language(entry: Mapping[str, Any]) -> Any:

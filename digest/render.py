@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import premailer
 
 from digest.errors import TemplateError
@@ -105,7 +106,20 @@ def template_environment(user_templates: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["wrap"] = wrap_text
+    env.filters["bdi"] = bdi
+    env.filters["isolate"] = isolate
     return env
+
+
+def bdi(value: object) -> markupsafe.Markup:
+    """A name or a source title, isolated for text direction in HTML: an Urdu feed's name must not
+    reorder the byline around it."""
+    return markupsafe.Markup("<bdi>{}</bdi>").format(value)
+
+
+def isolate(value: object) -> str:
+    """The same in text: FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE."""
+    return f"\u2068{value}\u2069"
 
 
 def render_issue(issue: Issue, user_templates: Path | None = None) -> RenderedIssue:
@@ -125,7 +139,14 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
     locale = issue.locale
 
     def t(key: str, **values: object) -> str:
-        return translate(locale, key, **values)
+        if not any(isinstance(value, markupsafe.Markup) for value in values.values()):
+            return translate(locale, key, **values)
+        # A value already HTML (`bdi`): the text around it is escaped, the value kept as it is.
+        marks = {name: f"\x00{index}\x00" for index, name in enumerate(values)}
+        text = markupsafe.escape(translate(locale, key, **marks))
+        for name, mark in marks.items():
+            text = markupsafe.Markup(text.replace(mark, markupsafe.escape(values[name])))
+        return text
 
     subscriber = _Namespace(prefix, "subscriber")
     return {
@@ -221,12 +242,16 @@ def inline_css(html: str) -> str:
 _ASCII_SPACE = re.compile(r"[ \t\r\n]+")
 
 
+LONGEST_WORD = 900  # characters: a text line must stay under 998 (RFC 5322), whatever a feed wrote
+
+
 def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
-    """Wrap each paragraph at `width` columns; URLs are never broken."""
+    """Wrap each paragraph at `width` columns; URLs are never broken, unless longer than a mail
+    line may be (then cut every LONGEST_WORD characters)."""
     paragraphs = str(text).split("\n\n")
     wrapped = (
         textwrap.fill(
-            " ".join(_ASCII_SPACE.split(paragraph.strip())),  # keep no-break spaces: they are typography
+            " ".join(_words(paragraph)),  # keep no-break spaces: they are typography
             width=width,
             initial_indent=indent,
             subsequent_indent=indent,
@@ -237,3 +262,10 @@ def wrap_text(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
         if paragraph.strip()
     )
     return "\n\n".join(wrapped)
+
+
+def _words(paragraph: str) -> list[str]:
+    words = _ASCII_SPACE.split(paragraph.strip())
+    if all(len(word) <= LONGEST_WORD for word in words):
+        return words
+    return [word[i : i + LONGEST_WORD] for word in words for i in range(0, max(len(word), 1), LONGEST_WORD)]

@@ -11,9 +11,13 @@ import html
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import nh3
+
+from digest.urls import _TRACKING, canonical_url, published_url
+
+__all__ = ["_TRACKING", "canonical_url", "published_url"]  # the URL rules live in `urls`
 
 _TAGS = {
     "a",
@@ -53,12 +57,32 @@ _CLEAN_CONTENT = {
     "title",
 }
 
-_TRACKING = re.compile(
-    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|igshid|yclid|ref_src|mkt_tok)$",
+_WS = re.compile(r"\s+")
+# C0/C1 controls (but tab, LF, CR), line separators, lone surrogates and Unicode non-characters
+# (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF of every plane): none has a place in an email, and U+FFFF
+# makes an XML document (the archive's Atom feed) invalid.
+_NONCHARACTERS = "".join(chr(plane * 0x10000 + low) for plane in range(1, 17) for low in (0xFFFE, 0xFFFF))
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    + _NONCHARACTERS
+    + "]"
+)
+
+
+# Block elements the allow-list removes: their edges become a space (or a line break), so that
+# "<h3>Kitchen</h3><div>How" reads "Kitchen How", not "KitchenHow".
+_REMOVED_BLOCK = re.compile(
+    r"<(/?)(?:div|h[1-6]|section|article|header|footer|aside|figure|figcaption|table|thead|tbody|"
+    r"tr|td|th|dl|dt|dd|hr|nav|main|address|center|details|summary)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
     re.I,
 )
-_WS = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+# An anchor left without an href (javascript:, data:, an unreadable URL) is unwrapped: its text
+# stays, the empty link goes. An anchor left without text (an image link) goes altogether.
+_HREFLESS_ANCHOR = re.compile(r"<a(?![^>]*\bhref=)[^>]*>(.*?)</a>", re.S)
+_EMPTY_ANCHOR = re.compile(r"<a\b[^>]*>\s*</a>")
+_BREAKS = re.compile(r"(?:<br>\s*){3,}")
+_EDGE_BREAKS = re.compile(r"^(?:\s*<br>)+|(?:<br>\s*)+$|(?<=<p>)(?:\s*<br>)+|(?:<br>\s*)+(?=</p>)")
+_EMPTY_BLOCK = re.compile(r"<(p|li|blockquote)>\s*</\1>")
 
 
 _CELL_END = re.compile(r"</t[dh]\s*>", re.I)
@@ -67,6 +91,8 @@ _ROW_END = re.compile(r"</tr\s*>", re.I)
 
 def safe_html(fragment: str, base_url: str = "") -> str:
     """Sanitise a feed's HTML with the email-safe allow-list; relative links made absolute."""
+    if "<" in fragment:
+        fragment = _REMOVED_BLOCK.sub(_block_edge, fragment)
     cleaned = nh3.clean(
         _CELL_END.sub(" ", _ROW_END.sub("<br>", fragment)),  # tables are not kept: their cells stay apart
         tags=_TAGS,
@@ -77,7 +103,17 @@ def safe_html(fragment: str, base_url: str = "") -> str:
         strip_comments=True,
         attribute_filter=_absolute_links(base_url),
     )
+    if "<a" in cleaned:
+        cleaned = _EMPTY_ANCHOR.sub("", _HREFLESS_ANCHOR.sub(r"\1", cleaned))
+    if "<br>" in cleaned:
+        cleaned = _BREAKS.sub("<br><br>", _EDGE_BREAKS.sub("", cleaned))
+    if "></" in cleaned:
+        cleaned = _EMPTY_BLOCK.sub("", cleaned)
     return _CONTROL.sub("", cleaned).strip()
+
+
+def _block_edge(match: re.Match[str]) -> str:
+    return "<br>" if match.group(1) or match.group(0)[1:3].lower() == "hr" else " "
 
 
 def _absolute_links(base_url: str) -> Callable[[str, str, str], str | None]:
@@ -169,9 +205,14 @@ def text_with_references(fragment: str) -> tuple[str, tuple[str, ...]]:
     return safe_html_text(_LINK.sub(number, fragment)), tuple(links)
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
 def text_html(text: str) -> str:
-    """Plain text (a summary a feed gave as text) as HTML: one paragraph, escaped."""
-    return "<p>" + html.escape(text, quote=False) + "</p>"
+    """Plain text (a summary a feed gave as text) as HTML: a paragraph per block separated by a
+    blank line, escaped. A single line break is only the text's wrapping: a space."""
+    paragraphs = (" ".join(part.split()) for part in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n")))
+    return "".join("<p>" + html.escape(part, quote=False) + "</p>" for part in paragraphs if part)
 
 
 def one_line(text: str) -> str:
@@ -185,6 +226,10 @@ def shorten(text: str, limit: int) -> str:
     """Cut plain text at a word boundary, adding an ellipsis when something was removed."""
     if len(text) <= limit:
         return text
+    window = text[: limit + 1]
+    sentence = max(window.rfind(mark) for mark in (". ", "! ", "? ", "… "))
+    if sentence >= limit * 0.6:  # a sentence ends late enough: stop there, nothing is cut mid-way
+        return window[: sentence + 1]
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.—-")
     return cut + "…"
 
@@ -235,25 +280,9 @@ class _Truncator(HTMLParser):
             self.remaining -= len(data)
             return
         self.out.append(html.escape(shorten(data, self.remaining), quote=False))
-        if not self.out[-1].endswith("…"):
+        if not self.out[-1].endswith(("…", ".", "!", "?")):  # a whole sentence needs no ellipsis
             self.out.append("…")
         self.done = True
 
     def result(self) -> str:
         return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
-
-
-def canonical_url(url: str, base_url: str = "") -> str:
-    """Absolute URL without tracking parameters or fragment; scheme and host lower-cased."""
-    parts = urlsplit(url.strip())
-    # urljoin is slow, and gives back a URL with a scheme and a host as it is (";" aside).
-    if base_url and not (parts.scheme and parts.netloc and ";" not in parts.path):
-        parts = urlsplit(urljoin(base_url, url.strip()))
-    query = parts.query and urlencode(
-        [
-            (key, value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(key)
-        ]
-    )
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import FeedSettings, ScoreWeights, SelectionSettings
+from digest.dates import TRUSTED
+from digest.dedupe import unique_posts
 from digest.errors import ConfigError
 from digest.i18n import translate
 from digest.identity import IssueRef, parse_week, span_slug, week_slug
@@ -134,13 +136,14 @@ def choose_posts(
 ) -> Choice:
     """Pinned posts first (in pin order), then the best-scored ones under the caps.
 
-    The order of `candidates` never matters: ties are broken by URL, so the same posts
-    always give the same issue. Pins ignore the caps and the category filters: the editor
-    has the last word.
+    The order of `candidates` never matters: syndicated copies are reduced to one with a fixed
+    rule (`dedupe`), and ties are broken by URL then id, so the same posts always give the same
+    issue. Posts whose date is not to be trusted (`dates.TRUSTED`) are left out. Pins ignore the
+    caps, the dates and the category filters: the editor has the last word.
     """
     feeds = {feed.url: feed for feed in editorial.feeds}
-    everything = sorted({post.id: post for post in candidates}.values(), key=lambda p: p.url)
-    by_url = {post.url: post for post in everything}
+    everything = sorted(unique_posts(candidates, list(feeds)), key=lambda p: (p.url, p.id))
+    by_url = {post.url: post for post in reversed(everything)}
     warnings: list[str] = []
     chosen: list[Post] = []
     for url in dict.fromkeys([*pins, *editorial.rules.pin]):
@@ -155,8 +158,12 @@ def choose_posts(
         warnings.append(f"dropped URL matches no post of the week: {url}")
     weights = editorial.rules.weights
     ranked = sorted(
-        (post for post in everything if _admitted(post, feeds.get(post.feed))),
-        key=lambda p: (-score(p, feeds.get(p.feed), window_end, weights), p.url),
+        (
+            post
+            for post in everything
+            if post.published_from in TRUSTED and _admitted(post, feeds.get(post.feed))
+        ),
+        key=lambda p: (-score(p, feeds.get(p.feed), window_end, weights), p.url, p.id),
     )
     per_source = Counter(post.feed for post in chosen)
     per_author = Counter(post.author.casefold() for post in chosen if post.author)

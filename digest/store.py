@@ -44,6 +44,18 @@ class SqlStore(SubscriberTables):
         )
         return [post_from_dict(json.loads(data)) for (data,) in rows]
 
+    def posts(
+        self, *, feed: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Post]:
+        """Stored posts, oldest first: of one feed (its URL in digest.toml), published in [since, until)."""
+        query, values = "SELECT data FROM posts WHERE 1 = 1", []
+        for clause, value in (("feed = ?", feed), ("published >= ?", since), ("published < ?", until)):
+            if value is not None:
+                query += f" AND {clause}"
+                values.append(_iso(value) if isinstance(value, datetime) else value)
+        rows = self.db.execute(query + " ORDER BY published, feed, id", values)
+        return [post_from_dict(json.loads(data)) for (data,) in rows]
+
     def latest_published(self) -> datetime | None:
         row = self.db.execute("SELECT MAX(published) FROM posts").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
@@ -84,7 +96,7 @@ class SqlStore(SubscriberTables):
         """Write what gather decided for a batch of feeds, in one transaction.
 
         `feeds`: (url, title, validators, new posts) of each feed read in full; a post is stored
-        unless its id or canonical URL already is. `updated`: stored posts to rewrite in place
+        unless its id already is (ids are per feed: distinct entries are never merged). `updated`: stored posts to rewrite in place
         (same id and feed). `moves`: (url, where it moved for good). `gone`: feeds that said 410.
         One commit, so one disk sync, for a batch of feeds: a big gather would otherwise spend
         more time syncing than fetching. Returns how many posts of each of `feeds` were new.
@@ -123,7 +135,7 @@ class SqlStore(SubscriberTables):
         return counts
 
     def _update_posts(self, updated: Iterable[Post]) -> None:
-        """Rewrite stored posts in place; an edited link that is now another post's is not kept."""
+        """Rewrite stored posts in place (posts are one per entry of a feed: a link may be shared)."""
         rows = [
             (
                 p.url,
@@ -131,15 +143,11 @@ class SqlStore(SubscriberTables):
                 json.dumps(post_to_dict(p), ensure_ascii=False),
                 p.id,
                 p.feed,
-                p.url,
-                p.id,
             )
             for p in updated
         ]
         self.db.executemany(
-            """UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?
-               AND NOT EXISTS (SELECT 1 FROM posts AS other WHERE other.url = ? AND other.id <> ?)""",
-            rows,
+            "UPDATE posts SET url = ?, published = ?, data = ? WHERE id = ? AND feed = ?", rows
         )
 
     def stored_posts(self, ids: Iterable[str]) -> dict[str, Post]:
@@ -152,6 +160,24 @@ class SqlStore(SubscriberTables):
             for post_id, data in self.db.execute(query, chunk):
                 found[post_id] = post_from_dict(json.loads(data))
         return found
+
+    def articles(self, urls: Iterable[str]) -> dict[str, str]:
+        """Article pages read before (enrichment's cache), by URL: what was kept of each, as JSON."""
+        wanted = list(dict.fromkeys(urls))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = f"SELECT url, data FROM articles WHERE url IN ({', '.join('?' * len(chunk))})"
+            found.update((str(url), str(data)) for url, data in self.db.execute(query, chunk).fetchall())
+        return found
+
+    def save_articles(self, articles: Iterable[tuple[str, str]], at: datetime) -> None:
+        with self.db.transaction():
+            self.db.executemany(
+                """INSERT INTO articles (url, fetched_at, data) VALUES (?, ?, ?)
+                   ON CONFLICT (url) DO UPDATE SET fetched_at = excluded.fetched_at, data = excluded.data""",
+                [(url, _iso(at), data) for url, data in articles],
+            )
 
     @contextmanager
     def light_sync(self) -> Iterator[None]:

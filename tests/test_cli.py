@@ -59,7 +59,17 @@ def test_init_gather_build_export_session(tmp_path: Path) -> None:
     assert code == 0
     report = json.loads(out)
     assert [feed["status"] for feed in report["feeds"]] == ["ok", "ok", "ok"]
-    assert set(report["feeds"][0]) == {"url", "status", "new_posts", "error"}
+    assert set(report["feeds"][0]) == {"url", "status", "new_posts", "error", "warnings", "moved_to"}
+    code, out, _ = run(
+        "posts", "--config", config, "--since", "2026-11-16", "--until", "2026-11-22", "--json"
+    )
+    assert code == 0
+    posts = json.loads(out)["posts"]
+    assert posts and {"id", "feed", "url", "title", "author", "published", "published_from"} <= set(posts[0])
+    assert {"summary_html", "summary_text", "image"} <= set(posts[0])
+    assert all(
+        p["published"].endswith("+00:00") and "2026-11-15" < p["published"] < "2026-11-23" for p in posts
+    )
     code, _, err = run("build", "--config", config)  # default: last complete week, 2026-W47
     assert code == 0, err
     issue = tmp_path / "news" / "issues" / "2026-W47"
@@ -144,7 +154,14 @@ def test_a_missing_feed_is_reported_and_the_others_are_gathered(tmp_path: Path) 
     code, out, _ = run("gather", "--config", str(config), "--json")
     assert code == 0
     feeds = json.loads(out)["feeds"]
-    assert feeds[-1] == {"url": "feeds/gone.xml", "status": "error", "new_posts": 0, "error": "no such file"}
+    assert feeds[-1] == {
+        "url": "feeds/gone.xml",
+        "status": "error",
+        "new_posts": 0,
+        "error": "no such file",
+        "warnings": [],
+        "moved_to": None,
+    }
     assert sum(feed["new_posts"] for feed in feeds) == 33
 
 

@@ -321,11 +321,12 @@ def test_a_json_feed_is_gathered(tmp_path: Path) -> None:
     assert (report.status, report.new_posts, report.warnings) == ("ok", 2, ())
 
 
-def test_the_same_post_from_two_feeds_is_stored_once(tmp_path: Path) -> None:
+def test_the_same_post_from_two_feeds_is_stored_for_each_feed(tmp_path: Path) -> None:
+    # Each feed's entries are its own; the copies are told apart at selection (tests/test_dedupe.py).
     with feed_server({"/a.xml": Route(RSS), "/b.xml": Route(RSS.replace(b"Served", b"Mirror"))}) as server:
         with open_store(tmp_path / "state") as store:
             reports = gather_feeds(_feeds(server.url("/a.xml"), server.url("/b.xml")), store, now=NOW)
-    assert sorted(report.new_posts for report in reports) == [0, 2]
+    assert sorted(report.new_posts for report in reports) == [2, 2]
 
 
 def test_a_failing_run_loses_nothing_already_stored(tmp_path: Path) -> None:
@@ -412,9 +413,18 @@ def test_cli_reports_each_feed_and_exits_0_when_only_some_failed(tmp_path: Path)
         retried = json.loads(_cli(config, "--json", "--retry-gone")[1])
     assert code == 0
     feeds = json.loads(out)["feeds"]
-    assert [set(feed) for feed in feeds] == [{"url", "status", "new_posts", "error"}] * 2
-    assert feeds[0] == {"url": server.url("/good"), "status": "ok", "new_posts": 2, "error": None}
+    keys = {"url", "status", "new_posts", "error", "warnings", "moved_to"}
+    assert [set(feed) for feed in feeds] == [keys] * 2
+    assert feeds[0] == {
+        "url": server.url("/good"),
+        "status": "ok",
+        "new_posts": 2,
+        "error": None,
+        "warnings": [],
+        "moved_to": None,
+    }
     assert feeds[1]["status"] == "error" and feeds[1]["error"].startswith("410 Gone")
+    assert feeds[1]["warnings"] and "retry-gone" in feeds[1]["warnings"][0]  # the table's warnings too
     assert strict_code == 1
     assert "gone" in err and "not_modified" not in err and "2 feeds, 1 failed" in err
     assert retried["feeds"][1]["error"].startswith("410 Gone")  # asked again, not skipped

@@ -124,14 +124,15 @@ def test_an_edited_entry_is_updated_in_place_and_keeps_its_first_date(store: Sto
     assert (stored.title, stored.published) == ("Corrected title", NOW)
 
 
-def test_a_new_id_whose_link_is_already_stored_is_not_counted_new(store: Store) -> None:
+def test_a_new_id_whose_link_is_already_stored_is_a_new_post(store: Store) -> None:
     fetcher, parser = FakeFetcher(), FakeParser({A: [post(A, "1")], B: [post(B, "x", url=post(A, "1").url)]})
     fetcher.serve(A)
     fetcher.serve(B)
     [a] = _gather(store, fetcher, parser, A)
     [b] = _gather(store, fetcher, parser, B, now=LATER)
-    assert (a.new_posts, b.new_posts) == (1, 0)  # the store has the last word on duplicates
-    assert [p.feed for p in store.posts_between(*EVER)] == [A]
+    # Distinct entries are never merged in the store: selection tells syndicated copies apart.
+    assert (a.new_posts, b.new_posts) == (1, 1)
+    assert sorted(p.feed for p in store.posts_between(*EVER)) == sorted([A, B])
 
 
 def test_every_feed_is_reported_to_the_progress_callback_once(store: Store) -> None:

@@ -80,7 +80,9 @@ def test_a_post_in_another_language_carries_its_own_lang(make_post: Callable[...
     assert re.search(r'<h2 lang="en"[^>]*><a [^>]*>Owning your archive</a></h2>', card)
     assert re.search(r'<div class="summary" lang="en"', card)
     assert re.search(r'>Lire «\xa0<span lang="en">Owning your archive</span>\xa0» sur Example Blog</a>', card)
-    assert re.search(r'<p class="meta"[^>]*>Example Blog · 18 novembre 2026 · par Hannah</p>', card)
+    assert re.search(
+        r'<p class="meta"[^>]*><bdi>Example Blog</bdi> · 18 novembre 2026 · par <bdi>Hannah</bdi></p>', card
+    )
     assert '<td class="card" lang=' not in html
     assert '<html lang="fr" dir="ltr"' in html
 

@@ -29,15 +29,20 @@ def test_every_migration_applies_and_is_recorded_once(tmp_path: Path, database_u
     assert applied == [name for name, _ in MIGRATIONS]
 
 
-def test_posts_are_stored_once_by_id_and_by_url(tmp_path: Path, database_url: str, make_post) -> None:
+def test_posts_are_stored_once_by_id_and_a_shared_link_merges_nothing(
+    tmp_path: Path, database_url: str, make_post
+) -> None:
+    """A post is one entry of a feed (issue 12): two entries sharing a link are two posts;
+    syndicated copies are told apart at selection, not dropped by the store."""
     first, twin = make_post(id="a", url="https://x.org/1"), make_post(id="b", url="https://x.org/1")
     with open_store(tmp_path, database_url) as store:
         counts = store.save_gathered([("https://x.org/feed", "X", FeedCache("e1", None), [first, twin])], NOW)
         again = store.save_gathered([("https://x.org/feed", "X", FeedCache("e2", None), [first])], NOW)
-        assert counts == [1] and again == [0]
+        assert counts == [2] and again == [0]
         assert store.feed_cache("https://x.org/feed") == FeedCache("e2", None)
         assert [p.id for p in store.posts_between(NOW - timedelta(days=30), NOW + timedelta(days=30))] == [
-            "a"
+            "a",
+            "b",
         ]
         with store.light_sync():
             store.save_gathered((), NOW, gone=["https://x.org/feed"])

@@ -33,6 +33,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     start.demo,
     start.init,
     feeds.gather,
+    feeds.posts,
     issues.build,
     issues.render,
     issues.check,

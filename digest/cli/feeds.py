@@ -1,4 +1,4 @@
-"""`digest gather`: fetch every feed into the store."""
+"""`digest gather`: fetch every feed into the store; `digest posts`: what the store holds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import typer
 
 from digest import pipeline
 from digest.cli.common import ConfigOption, JsonOption, StateOption, environment, out, settings
-from digest.cli.reports import feed_json, feed_progress, print_feeds
+from digest.cli.reports import feed_json, feed_progress, print_feeds, print_posts
+from digest.serial import post_to_dict
 
 
 def gather(
@@ -40,3 +41,34 @@ def gather(
     failed = sum(report.status == "error" for report in reports)
     if failed and (strict or failed == len(reports)):
         raise typer.Exit(1)
+
+
+def posts(
+    config: ConfigOption = None,
+    state: StateOption = None,
+    as_json: JsonOption = False,
+    feed: Annotated[
+        str | None, typer.Option("--feed", help="Only the posts of this feed (its URL in digest.toml).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Published on or before this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """List the stored posts, oldest first: the public view of the store.
+
+    Days are days in the newsletter's time zone. With --json, prints {"posts": [...]}, each with
+    id, feed (its URL in digest.toml), url, title, author, published (ISO 8601 with offset),
+    published_from (feed, first_seen, unreadable, future or before_1995), summary_html,
+    summary_text and image (null or url, width, height, alt). See docs/gather.md.
+
+    Example: digest posts --since 2026-11-16 --until 2026-11-22 --json
+    """
+    chosen = settings(config, state)
+    found = pipeline.stored_posts(chosen, environment(), feed=feed, since=since, until=until)
+    if as_json:
+        out.print_json(data={"posts": [post_to_dict(post) for post in found]})
+    else:
+        print_posts(found)

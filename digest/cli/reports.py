@@ -14,25 +14,33 @@ from rich.text import Text
 from digest import pipeline
 from digest.check import Finding
 from digest.cli.common import err, session
-from digest.models import FeedReport
+from digest.models import FeedReport, Post
 from digest.sender import Outcome, SendReport
 from digest.subscribers import RowProblem
 
 
 def feed_json(report: FeedReport) -> dict[str, Any]:
-    return {"url": report.url, "status": report.status, "new_posts": report.new_posts, "error": report.error}
+    return {
+        "url": report.url,
+        "status": report.status,
+        "new_posts": report.new_posts,
+        "error": report.error,
+        "warnings": list(report.warnings),  # every one the table prints: dates, skipped entries, moves
+        "moved_to": report.moved_to,
+    }
 
 
 def print_feeds(reports: Sequence[FeedReport]) -> None:
     table = Table(title="Feeds", title_justify="left")
-    for column in ("feed", "status", "new posts", "time", "error"):
-        table.add_column(column, justify="right" if column in ("new posts", "time") else "left")
+    for column in ("feed", "status", "new posts", "warnings", "time", "error"):
+        table.add_column(column, justify="right" if column in ("new posts", "warnings", "time") else "left")
     for report in reports:
         # Text, not markup: a feed's URL or a server's message may hold "[brackets]".
         table.add_row(
             Text(report.url),
             report.status,
             str(report.new_posts),
+            str(len(report.warnings)),
             f"{report.seconds:.2f}s",
             Text(report.error or ""),
         )
@@ -43,6 +51,16 @@ def print_feeds(reports: Sequence[FeedReport]) -> None:
     failed = sum(report.status == "error" for report in reports)
     new = sum(report.new_posts for report in reports)
     err.print(f"{len(reports)} feeds, {failed} failed, {new} new posts", markup=False)
+
+
+def print_posts(posts: Sequence[Post]) -> None:
+    table = Table(title="Posts", title_justify="left")
+    for column in ("published", "from", "source", "title"):
+        table.add_column(column)
+    for post in posts:
+        table.add_row(post.published.isoformat(), post.published_from, Text(post.source), Text(post.title))
+    err.print(table)
+    err.print(f"{len(posts)} posts", markup=False)
 
 
 def findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:

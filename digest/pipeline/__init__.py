@@ -23,6 +23,7 @@ from digest.pipeline.issues import (
     preview_server,
     rerender,
     screenshots,
+    stored_posts,
     write_issue,
 )
 
@@ -45,5 +46,6 @@ __all__ = [
     "send",
     "send_test",
     "sender",
+    "stored_posts",
     "write_issue",
 ]

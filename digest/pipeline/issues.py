@@ -19,10 +19,10 @@ from digest.files import ensure_folder, write_atomically
 from digest.i18n import translate
 from digest.identity import IssueRef
 from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
-from digest.models import FeedReport, Issue, RenderedIssue
+from digest.models import FeedReport, Issue, Post, RenderedIssue
 from digest.newsletter import relative_config
 from digest.render import render_issue
-from digest.selection import Editorial, build_issue, choose_posts, choose_window
+from digest.selection import Editorial, build_issue, choose_posts, choose_window, day_window, parse_day
 from digest.store import open_store
 
 
@@ -51,6 +51,29 @@ def gather(
         if retry_gone:
             store.clear_gone(feed.url for feed in settings.feeds)
         return gather_stage.gather_feeds(settings.feeds, store, now=env.now, on_done=on_done)
+
+
+def stored_posts(
+    settings: Settings,
+    env: Environment,
+    *,
+    feed: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[Post]:
+    """The stored posts (of one feed, published between two days of the newsletter's zone)."""
+    start = (
+        day_window(parse_day(since, "--since"), parse_day(since, "--since"), settings.zone).start
+        if since
+        else None
+    )
+    end = (
+        day_window(parse_day(until, "--until"), parse_day(until, "--until"), settings.zone).end
+        if until
+        else None
+    )
+    with open_store(settings.state, env.database_url) as store:
+        return store.posts(feed=feed, since=start, until=end)
 
 
 @dataclass(frozen=True)
