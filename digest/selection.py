@@ -244,29 +244,21 @@ def build_issue(
     number: int | None = None,
     edition: str = "",
 ) -> Issue:
-    """The frozen issue: subject and preheader from the config patterns or the localised catalogue.
+    """The issue as stored: subject and preheader are the config's patterns or the localised
+    catalogue's, filled at render from the posts the issue then holds (`edits.resolve`).
 
     `edition` is "" for the main edition, else the locale of this other edition."""
     if isinstance(window, str):
         window = iso_week_window(window, editorial.zone)
-    year, week_number = parse_week(window.week)
     locale = editorial.locale
-    values = {
-        "name": editorial.name,
-        "week": window.week,
-        "week_number": week_number,
-        "year": year,
-        "count": len(posts),
-        "first": posts[0].title if posts else "",
-    }
     subject = editorial.rules.subject or _pattern(locale, "subject")
     preheader = editorial.rules.preheader or _pattern(locale, "preheader")
     return Issue(
         newsletter=editorial.name,
         week=window.week,
         locale=locale,
-        subject=subject.format(**values),
-        preheader=preheader.format(**values),
+        subject=subject,
+        preheader=preheader,
         sections=arrange(posts, editorial, pinned),
         intro=intro,
         number=number,
@@ -279,6 +271,6 @@ def build_issue(
 
 
 def _pattern(locale: str, key: str) -> str:
-    """The catalogue's text with its placeholders left in, to be filled by `build_issue`."""
+    """The catalogue's text with its placeholders left in, to be filled at render."""
     names = ("name", "week", "week_number", "year", "count", "first")
     return translate(locale, key, **{name: f"{{{name}}}" for name in names})

@@ -18,22 +18,31 @@ from digest import layout
 from digest import preview as preview_stage
 from digest.check import Documents, Finding, check_issue
 from digest.config import Settings, load_settings
-from digest.deliver import Template
 from digest.environment import Environment
 from digest.errors import InputError, NothingToPublish
-from digest.files import ensure_folder, write_atomically
-from digest.i18n import translate
 from digest.identity import IssueRef
-from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
-from digest.models import FeedReport, Issue, RenderedIssue
+from digest.issuefile import issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
+from digest.models import FeedReport, Issue
 from digest.newsletter import relative_config, scaffold
 from digest.pipeline.delivery import SECRET_ENV, Exported, export, send, sender
-from digest.render import render_issue
+from digest.pipeline.editing import anonymous, documents, edit, listing, rerender, write_issue
 from digest.selection import Editorial, build_issue, choose_posts, choose_window, week_of
 from digest.store import open_store
 
 DEMO_SECRET = "demo-only-secret-do-not-use-for-real-lists"
-__all__ = ["SECRET_ENV", "Exported", "export", "send", "sender"]
+__all__ = [
+    "SECRET_ENV",
+    "Exported",
+    "anonymous",
+    "documents",
+    "edit",
+    "export",
+    "listing",
+    "rerender",
+    "send",
+    "sender",
+    "write_issue",
+]
 
 
 def editorial(settings: Settings) -> Editorial:
@@ -102,15 +111,17 @@ def build(
         build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code)
         for edition, code in zip(editions, ["", *settings.newsletter.variants], strict=True)
     ]
-    for issue in issues:
-        refuse_to_lose_edits(issues_dir / issue.ref.path, issue, force)
+    folders = [issues_dir / issue.ref.path for issue in issues]
+    for issue, folder in zip(issues, folders, strict=True):
+        content = issue_to_json(issue, config=relative_config(settings, folder), main=issues[0])
+        refuse_to_lose_edits(folder, content, force)
     findings: list[Finding] = []
-    for issue in issues:
-        folder = issues_dir / issue.ref.path
-        checked = write_issue(issue, folder, settings.templates, config=relative_config(settings, folder))
+    for issue, folder in zip(issues, folders, strict=True):
+        config = relative_config(settings, folder)
+        checked = write_issue(issue, folder, settings.templates, config=config, main=issues[0])
         label = f"[{issue.locale}] " if issue.edition else ""
         findings.extend(replace(finding, message=label + finding.message) for finding in checked)
-    return Built(issues_dir / window.ref.path, issues[0], choice.warnings, tuple(findings))
+    return Built(folders[0], read_issue(folders[0]), choice.warnings, tuple(findings))
 
 
 def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environment) -> int:
@@ -121,31 +132,6 @@ def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environmen
         return store.issue_number(
             ref.slug, env.now, known=known.get(ref.slug), floor=max(known.values(), default=0)
         )
-
-
-def write_issue(issue: Issue, directory: Path, templates: Path | None, *, config: str = "") -> list[Finding]:
-    """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks.
-
-    `config`, the newsletter's digest.toml relative to `directory`, is recorded in issue.json."""
-    rendered = render_issue(issue, templates)
-    html, text = anonymous(rendered, issue)
-    ensure_folder(directory)
-    files = {
-        ISSUE_FILE: issue_to_json(issue, config=config),
-        "email.html": html,
-        "email.txt": text,
-        "web.html": rendered.web,
-    }
-    for name, content in files.items():
-        write_atomically(directory / name, content)
-    return check_issue(Documents(issue, html, text))
-
-
-def rerender(issue_dir: Path, settings: Settings) -> list[Finding]:
-    """Render an (edited) issue.json again with its newsletter's templates; same issue, same bytes."""
-    return write_issue(
-        read_issue(issue_dir), issue_dir, settings.templates, config=relative_config(settings, issue_dir)
-    )
 
 
 def check(issue_dir: Path, env: Environment | None = None, *, browser: bool = True) -> list[Finding]:
@@ -163,17 +149,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError.from_os(str(path), exc) from exc
-
-
-def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
-    """The email as a reader with no name would see it: for email.html/email.txt, checks and previews."""
-    values = {
-        "greeting": translate(issue.locale, "hello_anonymous"),
-        "unsubscribe_url": f"{issue.base_url}/unsubscribe/",
-    }
-    html = Template.split(rendered.html, rendered.token_prefix).fill(values, escape=True)
-    text = Template.split(rendered.text, rendered.token_prefix).fill(values, escape=False)
-    return html, text
 
 
 def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
