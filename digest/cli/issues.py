@@ -10,6 +10,7 @@ import typer
 from digest import pipeline
 from digest.check import Finding
 from digest.cli.common import (
+    PREVIEW_PORT,
     ConfigOption,
     IssueArgument,
     IssueConfigOption,
@@ -131,7 +132,7 @@ def preview(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8025,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = PREVIEW_PORT,
     shots: Annotated[
         bool, typer.Option("--screenshots", help="Write phone, desktop and dark PNGs instead of serving.")
     ] = False,

@@ -21,7 +21,7 @@ from digest.config import Settings, load_settings
 from digest.environment import Environment
 from digest.errors import InputError, NothingToPublish
 from digest.identity import IssueRef
-from digest.issuefile import issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
+from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
 from digest.models import FeedReport, Issue
 from digest.newsletter import relative_config, scaffold
 from digest.pipeline.delivery import SECRET_ENV, Exported, export, send, sender
@@ -158,9 +158,16 @@ def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
 def preview_server(
     issue_dir: Path, settings: Settings, *, host: str, port: int
 ) -> preview_stage.PreviewServer:
-    """A local server for the issue that re-renders it when issue.json or a template changes."""
+    """A local server for the issue that renders it again, in memory, when issue.json (or the
+    main edition's) or a template changes. It never writes anything."""
+
+    def sources() -> list[Path]:
+        templates = settings.templates
+        files = sorted(templates.rglob("*")) if templates.is_dir() else []
+        return [issue_dir / ISSUE_FILE, issue_dir.parent / ISSUE_FILE, *files]
+
     return preview_stage.PreviewServer(
-        issue_dir, lambda: rerender(issue_dir, settings), [settings.templates], host, port
+        issue_dir, lambda: documents(read_issue(issue_dir), settings.templates), sources, host, port
     )
 
 

@@ -104,8 +104,9 @@ def edit(issue_dir: Path, settings: Settings, change: Change) -> tuple[Issue, li
     return edits.resolve(changed), rerender(main, settings)
 
 
-def listing(issue_dir: Path) -> tuple[Issue, list[dict[str, object]]]:
+def listing(issue_dir: Path) -> list[dict[str, object]]:
+    """Every post of the issue in order, with its id (`digest edit list`)."""
     stored = read_stored(main_folder(issue_dir))
     if not stored.posts:
         raise ConfigError(f"{issue_dir}: the issue has no posts")
-    return stored, [dict(row) for row in edits.listing(stored)]
+    return [dict(row) for row in edits.listing(stored)]
