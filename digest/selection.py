@@ -58,6 +58,7 @@ class Window:
     end: datetime  # UTC, exclusive
     week: str  # the ISO week of the last day
     slug: str = ""  # names the issue: the week, or the span of days when it is not one ISO week
+    warnings: tuple[str, ...] = ()  # e.g. a span that is not over yet
 
     @property
     def ref(self) -> IssueRef:
@@ -104,8 +105,28 @@ def choose_window(
         today = now.astimezone(zone).date()
         first = parse_day(since, "--since") if since else today - timedelta(days=7)
         last = parse_day(until, "--until") if until else today - timedelta(days=1)
-        return day_window(first, last, zone)
-    return iso_week_window(week or last_complete_week(now, zone), zone)
+        return _when(day_window(first, last, zone), now, zone)
+    return _when(iso_week_window(week or last_complete_week(now, zone), zone), now, zone)
+
+
+def _when(window: Window, now: datetime, zone: ZoneInfo) -> Window:
+    """A span that has not begun is refused; one that is not over is built with a warning."""
+    latest = last_complete_week(now, zone)
+    if window.start > now:
+        raise ConfigError(
+            f"{window.ref} has not begun: it starts on {window.first_day:%A %Y-%m-%d} ({zone.key})",
+            hint=f"the last complete week is {latest}; it is the default",
+        )
+    if window.end > now:
+        ends = window.last_day + timedelta(days=1)
+        return replace(
+            window,
+            warnings=(
+                f"{window.ref} is not over until {ends:%A %Y-%m-%d} 00:00 ({zone.key}): posts published "
+                f"after now are not in it; the last complete week is {latest}",
+            ),
+        )
+    return window
 
 
 def week_of(moment: datetime, zone: ZoneInfo) -> str:

@@ -6,8 +6,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,46 +169,4 @@ def test_the_workflow_is_valid_and_the_one_init_writes() -> None:
     for command in ("digest gather", "digest build", "digest check", "digest send"):
         assert command in commands
     assert "digest gather" in (ROOT / "docs/ci.md").read_text(encoding="utf-8")
-
-
-def test_the_workflow_build_job_runs_locally(tmp_path: Path) -> None:
-    """Every `run:` step of the build job, in order, in a fresh newsletter (the send job is not run)."""
-    run("init", str(tmp_path / "news"))
-    outputs = tmp_path / "github_output"
-    outputs.touch()
-    environment = {
-        **os.environ,
-        **ENV,
-        **_workflow()["env"],
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GITHUB_OUTPUT": str(outputs),
-        "WEEK": "",
-    }
-    for step in _workflow()["jobs"]["build"]["steps"]:
-        if "run" not in step or step.get("name") == "Install digest":
-            continue
-        values = dict(
-            line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines() if "=" in line
-        )
-        condition = step.get("if", "")
-        if condition and not (
-            condition == "steps.build.outputs.built == 'true'" and values.get("built") == "true"
-        ):
-            continue
-        script = re.sub(
-            r"\$\{\{\s*steps\.build\.outputs\.(\w+)\s*\}\}",
-            lambda m, found=values: found.get(m.group(1), ""),
-            step["run"],
-        )
-        done = subprocess.run(
-            ["bash", "-e", "-c", script],
-            cwd=tmp_path / "news",
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"{step.get('name')}: {done.stderr}"
-    values = dict(line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines())
-    assert values["built"] == "true"
-    assert Path(values["issue"]).name == "2026-W47" and (Path(values["issue"]) / "email.html").is_file()
+    # the two weeks it runs for are in tests/test_workflow.py

@@ -49,13 +49,18 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an issue.json that differs (edited, or new posts).")
     ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="An issue built already is kept (edits included), only rendered again."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Select the week's featured posts and render the issue into OUT/WEEK/.
 
     A span of days (--since/--until) that is not one ISO week makes an issue of its own, in
     OUT/FIRST--LAST/. A week without posts writes nothing and exits 3. An issue.json edited since
-    the last build is never replaced without --force (use `digest render` to keep the edits).
+    the last build is never replaced without --force (use `digest render` to keep the edits);
+    with --keep (the weekly workflow's way) an issue built already is kept and rendered again.
 
     Example: digest build --week 2026-W47 --pin https://blog.example.org/a-post
     """
@@ -68,14 +73,19 @@ def build(
         drops=drop or (),
         since=since,
         until=until,
-        force=force,
+        existing="keep" if keep else "replace" if force else "refuse",
     )
     for warning in built.warnings:
         err.print(f"warning: {warning}", markup=False)
     if as_json:
         data = {"issue": str(built.directory), "slug": built.issue.ref.slug, "week": built.issue.week}
         out.print_json(
-            data={**data, "number": built.issue.number, "posts": len(built.issue.posts)}
+            data={
+                **data,
+                "number": built.issue.number,
+                "posts": len(built.issue.posts),
+                "subject": built.issue.subject,
+            }
             | {"checks": findings_json(built.findings)}
         )
     else:

@@ -90,11 +90,21 @@ def build(
     out: Path | None = None,
     pins: Sequence[str] = (),
     drops: Sequence[str] = (),
-    force: bool = False,
+    existing: str = "refuse",
 ) -> Built:
     """Select the posts of a week (or of --since/--until) and render every edition of the issue
-    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language)."""
+    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language).
+
+    `existing` says what to do with an issue built already for that span: "refuse" to replace it
+    when it differs (edited by hand, or new posts), "replace" it, or "keep" it as it is (edits
+    included) and only render it again, so a scheduled job run twice never changes an issue it
+    may have sent."""
     window = choose_window(settings.zone, now=env.now, week=week, since=since, until=until)
+    issues_dir = out or settings.issues
+    folder = issues_dir / window.ref.path
+    if existing == "keep" and (folder / ISSUE_FILE).is_file():
+        kept = f"{window.ref} was built already: kept as it is (edits included) and rendered again"
+        return Built(folder, read_issue(folder), (*window.warnings, kept), tuple(rerender(folder, settings)))
     with open_store(settings.state, env.database_url) as store:
         candidates = store.posts_between(window.start, window.end)
     news = editorial(settings)
@@ -104,7 +114,6 @@ def build(
             f"no posts in {window.ref} ({len(candidates)} gathered in that span, none selected); no issue written",
             hint="run `digest gather` first, or choose another --week",
         )
-    issues_dir = out or settings.issues
     number = _number(settings, issues_dir, window.ref, env)
     editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]
     issues = [
@@ -114,14 +123,14 @@ def build(
     folders = [issues_dir / issue.ref.path for issue in issues]
     for issue, folder in zip(issues, folders, strict=True):
         content = issue_to_json(issue, config=relative_config(settings, folder), main=issues[0])
-        refuse_to_lose_edits(folder, content, force)
+        refuse_to_lose_edits(folder, content, existing == "replace")
     findings: list[Finding] = []
     for issue, folder in zip(issues, folders, strict=True):
         config = relative_config(settings, folder)
         checked = write_issue(issue, folder, settings.templates, config=config, main=issues[0])
         label = f"[{issue.locale}] " if issue.edition else ""
         findings.extend(replace(finding, message=label + finding.message) for finding in checked)
-    return Built(folders[0], read_issue(folders[0]), choice.warnings, tuple(findings))
+    return Built(folders[0], read_issue(folders[0]), (*window.warnings, *choice.warnings), tuple(findings))
 
 
 def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environment) -> int:
