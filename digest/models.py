@@ -125,3 +125,4 @@ class FeedReport:
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     moved_to: str | None = None  # a permanent redirect's target, used from now on
+    title: str = ""  # the feed's own title, when this fetch read one
