@@ -211,6 +211,25 @@ def _dark_mode(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding
     )
 
 
+def _postal_address(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
+    """CAN-SPAM (US) and French law ask commercial and promotional mail for the sender's postal
+    address: a warning, since not every newsletter is such mail."""
+    address = docs.issue.postal_address
+    if not address:
+        yield Finding(
+            "L1",
+            True,
+            "no postal address in the footer: set [newsletter] postal_address (US and French law require one)",
+            warning=True,
+        )
+    else:
+        start = address.split("\n")[0][:20]  # the text part wraps long lines
+        shown = start in tree.text_content() and start in docs.text
+        yield Finding(
+            "L1", shown, "postal address in the footer" if shown else "postal address missing from a part"
+        )
+
+
 def _text_part(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
     missing = [
         post.title
@@ -363,6 +382,7 @@ RULES: tuple[Rule, ...] = (
     _preheader,
     _dark_mode,
     _text_part,
+    _postal_address,
     _unsubscribe,
     _readability,
     _posts,

@@ -37,11 +37,30 @@ class NewsletterSettings:
     list_id: str = ""  # derived from base_url when empty
     subscribe_url: str = ""  # default: <base_url>/subscribe
     locales: tuple[str, ...] = ()  # every language the issue is built in; empty: just `locale`
+    postal_address: str = ""  # shown in every footer; US and French law ask for one
 
     @property
     def variants(self) -> tuple[str, ...]:
         """The other languages built beside the main one (`locale`), each in ISSUE/<locale>/."""
         return tuple(locale for locale in self.locales if locale != self.locale)
+
+
+@dataclass(frozen=True)
+class UtmSettings:
+    """utm_… parameters added to post links (never to unsubscribe or archive links); off when
+    `source` is empty. `campaign` may name the issue: {week}, {slug}."""
+
+    source: str = ""
+    medium: str = "email"
+    campaign: str = "{slug}"
+    content: str = ""
+
+    def parameters(self, week: str, slug: str) -> tuple[tuple[str, str], ...]:
+        if not self.source:
+            return ()
+        values = {"source": self.source, "medium": self.medium, "content": self.content}
+        values["campaign"] = self.campaign.replace("{week}", week).replace("{slug}", slug)
+        return tuple((f"utm_{name}", value) for name, value in values.items() if value)
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,7 @@ class Settings:
     templates: Path
     state: Path
     issues: Path
+    utm: UtmSettings = UtmSettings()
 
     @property
     def root(self) -> Path:
@@ -134,6 +154,7 @@ _SECTIONS: dict[str, set[str]] = {
         "timezone",
         "list_id",
         "subscribe_url",
+        "postal_address",
     },
     "selection": {
         "max_posts",
@@ -159,6 +180,7 @@ _SECTIONS: dict[str, set[str]] = {
         "soft_bounce_limit",
     },
     "paths": {"templates", "state", "issues"},
+    "utm": {"source", "medium", "campaign", "content"},
 }
 _FEED_KEYS = {"url", "name", "weight", "categories"}
 
@@ -199,6 +221,13 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
         if state
         else where.resolve(values.string(p, "state", where, "paths", ".digest")),
         issues=where.resolve(values.string(p, "issues", where, "paths", "issues")),
+        utm=_utm(tables["utm"], where),
+    )
+
+
+def _utm(u: dict[str, Any], where: Where) -> UtmSettings:
+    return UtmSettings(
+        **{key: values.string(u, key, where, "utm", getattr(UtmSettings(), key)) for key in _SECTIONS["utm"]}
     )
 
 
@@ -227,6 +256,7 @@ def _newsletter(n: dict[str, Any], where: Where) -> NewsletterSettings:
         timezone=values.time_zone(n, "timezone", where, section),
         list_id=values.string(n, "list_id", where, section, ""),
         subscribe_url=values.string(n, "subscribe_url", where, section, ""),
+        postal_address=values.string(n, "postal_address", where, section, ""),
     )
 
 

@@ -24,35 +24,41 @@ from digest.cli.common import (
 )
 from digest.cli.reports import findings_json, print_findings
 
+WeekOption = Annotated[
+    str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week).")
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Issues folder (default: issues/ beside digest.toml).")
+]
+PinOption = Annotated[
+    list[str] | None, typer.Option("--pin", help="URL of a post to keep and put first (repeatable).")
+]
+DropOption = Annotated[
+    list[str] | None, typer.Option("--drop", help="URL of a post to leave out (repeatable).")
+]
+SinceOption = Annotated[str | None, typer.Option("--since", help="First day of another span, YYYY-MM-DD.")]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="Last day of that span, YYYY-MM-DD (inclusive).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an issue.json that differs (edited, or new posts).")
+]
+KeepOption = Annotated[
+    bool, typer.Option("--keep", help="An issue built already is kept (edits included), only rendered again.")
+]
+
 
 def build(
     config: ConfigOption = None,
     state: StateOption = None,
-    week: Annotated[
-        str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week).")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Issues folder (default: issues/ beside digest.toml).")
-    ] = None,
-    pin: Annotated[
-        list[str] | None, typer.Option("--pin", help="URL of a post to keep and put first (repeatable).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option("--drop", help="URL of a post to leave out (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="First day of another span, YYYY-MM-DD.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Last day of that span, YYYY-MM-DD (inclusive).")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an issue.json that differs (edited, or new posts).")
-    ] = False,
-    keep: Annotated[
-        bool,
-        typer.Option("--keep", help="An issue built already is kept (edits included), only rendered again."),
-    ] = False,
+    week: WeekOption = None,
+    out_dir: OutOption = None,
+    pin: PinOption = None,
+    drop: DropOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    force: ForceOption = False,
+    keep: KeepOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Select the week's featured posts and render the issue into OUT/WEEK/.

@@ -117,7 +117,11 @@ def build(
     number = _number(settings, issues_dir, window.ref, env)
     editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]
     issues = [
-        build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code)
+        replace(
+            build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code),
+            postal_address=settings.newsletter.postal_address,
+            utm=settings.utm.parameters(window.week, window.ref.slug),
+        )
         for edition, code in zip(editions, ["", *settings.newsletter.variants], strict=True)
     ]
     folders = [issues_dir / issue.ref.path for issue in issues]
