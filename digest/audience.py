@@ -21,6 +21,7 @@ class Tally:
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    removed: int = 0  # messages left in the folder by an earlier export, for readers gone since
 
 
 def recipients(rows: Iterable[Row], tally: Tally, unsubscribed: Container[str] = ()) -> Iterator[Subscriber]:

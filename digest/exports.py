@@ -52,11 +52,17 @@ def export(
 def export_eml(
     prepared: Prepared, people: Iterable[Subscriber], out: Path, tally: Tally, sign: Sign | None
 ) -> None:
+    written = set()
     for subscriber in people:
         message = render_message(prepared, subscriber)
-        outbox.write_eml(sign(message) if sign else message, out, subscriber.email)
+        written.add(outbox.write_eml(sign(message) if sign else message, out, subscriber.email))
         tally.written += 1
     tally.files.append(out)
+    # A message left by an earlier export, for a reader who has left since, must not go out.
+    for stale in out.glob("*.eml"):
+        if str(stale) not in written:
+            stale.unlink()
+            tally.removed += 1
 
 
 def export_mbox(

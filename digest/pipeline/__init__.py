@@ -112,7 +112,7 @@ def build(
     if not choice.posts:
         raise NothingToPublish(
             f"no posts in {window.ref} ({len(candidates)} gathered in that span, none selected); no issue written",
-            hint="run `digest gather` first, or choose another --week",
+            hint=" ".join([*window.warnings, "run `digest gather` first, or choose another --week"]),
         )
     number = _number(settings, issues_dir, window.ref, env)
     editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]

@@ -53,6 +53,7 @@ class Exported:
     rejected: tuple[RowProblem, ...]
     warnings: tuple[RowProblem, ...]
     files: tuple[Path, ...] = ()
+    removed: int = 0  # stale messages of an earlier export removed from the folder
 
 
 def export(
@@ -95,6 +96,7 @@ def export(
         tuple(problem for tally in totals for problem in tally.rejected),
         tuple(problem for tally in totals for problem in tally.warnings),
         tuple(path for tally in totals for path in tally.files),
+        sum(tally.removed for tally in totals),
     )
 
 
