@@ -202,7 +202,7 @@ def test_utm_parameters_go_on_post_links_only(issue: Path) -> None:
 
 
 def test_postal_address_in_every_footer_and_checked(issue: Path) -> None:
-    code, out, _ = run("check", str(issue), "--no-browser", "--json")
+    _, out, _ = run("check", str(issue), "--no-browser", "--json")
     assert any(c["rule"] == "L1" and c["warning"] for c in json.loads(out)["checks"])
     data = load(issue)
     data["postal_address"] = "Le Digest, 12 rue de l'Exemple, 75011 Paris"
