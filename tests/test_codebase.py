@@ -79,7 +79,7 @@ ALLOWED = {("render", "sanitize")}
 
 PURE = {
     "parse", "jsonfeed", "sanitize", "feedimages", "overflow", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
-    "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage",
+    "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage", "edits",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
 
