@@ -60,7 +60,7 @@ class UtmSettings:
             return ()
         values = {"source": self.source, "medium": self.medium, "content": self.content}
         values["campaign"] = self.campaign.replace("{week}", week).replace("{slug}", slug)
-        return tuple((f"utm_{name}", value) for name, value in values.items() if value)
+        return tuple(sorted((f"utm_{name}", value) for name, value in values.items() if value))
 
 
 @dataclass(frozen=True)

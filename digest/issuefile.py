@@ -259,7 +259,7 @@ def _utm(data: dict[str, Any], field: _Fields) -> tuple[tuple[str, str], ...]:
             field.fail(
                 f"utm.{key}", "must be a utm_… parameter with a text value", 'e.g. "utm_source": "digest"'
             )
-    return tuple(data.items())
+    return tuple(sorted(data.items()))  # as issue.json keeps them: a rebuild gives the same bytes
 
 
 def _identity(data: dict[str, Any], week: str, field: _Fields) -> tuple[str, str]:

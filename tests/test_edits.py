@@ -253,3 +253,15 @@ def test_init_writes_a_gitignore_for_state_messages_and_secrets(tmp_path: Path) 
     ignored = [line for line in lines if line and not line.startswith("#")]
     assert {".digest/", "outbox/", "*.eml", ".env", "*.pem", ".venv/"} <= set(ignored)
     assert "issues/" not in ignored and "site/" not in ignored  # the workflow commits them
+
+
+def test_check_fails_while_an_edit_is_not_rendered(issue: Path) -> None:
+    code, out, _ = run("check", str(issue), "--no-browser", "--json")
+    assert [c["ok"] for c in json.loads(out)["checks"] if c["rule"] == "R1"] == [True]
+    data = load(issue)
+    data["intro"] = "Un mot de la rédaction."
+    save(issue, data)
+    code, _, err = run("check", str(issue), "--no-browser")
+    assert code == 1 and "older than issue.json: run `digest render`" in err
+    assert run("render", str(issue))[0] == 0
+    assert run("check", str(issue), "--no-browser")[0] == 0

@@ -23,6 +23,7 @@ from digest.cli.common import (
     settings,
 )
 from digest.cli.reports import findings_json, print_findings
+from digest.errors import ConfigError
 
 WeekOption = Annotated[
     str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week).")
@@ -134,7 +135,11 @@ def check(
 
     Example: digest check issues/2026-W47 --json
     """
-    findings = pipeline.check(issue_dir, environment(), browser=browser)
+    try:
+        newsletter = issue_settings(issue_dir, None)
+    except ConfigError:  # no newsletter found: the files are checked as they are
+        newsletter = None
+    findings = pipeline.check(issue_dir, environment(), browser=browser, settings=newsletter)
     if as_json:
         out.print_json(data={"ok": all(f.ok for f in findings), "checks": findings_json(findings)})
     else:

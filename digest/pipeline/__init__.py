@@ -147,14 +147,33 @@ def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environmen
         )
 
 
-def check(issue_dir: Path, env: Environment | None = None, *, browser: bool = True) -> list[Finding]:
+def check(
+    issue_dir: Path,
+    env: Environment | None = None,
+    *,
+    browser: bool = True,
+    settings: Settings | None = None,
+) -> list[Finding]:
     """The quality gates; with a Chromium ($DIGEST_CHROMIUM, else on PATH) and `browser`, the
-    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs."""
+    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs.
+
+    With the newsletter's `settings`, the files are also compared with what issue.json renders
+    to now: an edit not rendered yet fails (what is sent is rendered from issue.json)."""
     issue = read_issue(issue_dir)
     html, text = (_read(issue_dir / name) for name in ("email.html", "email.txt"))
     chromium = preview_stage.find_chromium(env.chromium if env else "") if browser else None
     measured = layout.measure(html, chromium) if chromium else None
-    return check_issue(Documents(issue, html, text, layout=measured))
+    findings = check_issue(Documents(issue, html, text, layout=measured))
+    if settings is not None:
+        fresh = documents(issue, settings.templates)
+        stale = [
+            name for name in ("email.html", "email.txt", "web.html") if _read(issue_dir / name) != fresh[name]
+        ]
+        message = (
+            f"{', '.join(stale)} older than issue.json: run `digest render`" if stale else "files up to date"
+        )
+        findings.append(Finding("R1", not stale, message))
+    return findings
 
 
 def _read(path: Path) -> str:
