@@ -39,11 +39,30 @@ class NewsletterSettings:
     list_id: str = ""  # derived from base_url when empty
     subscribe_url: str = ""  # default: <base_url>/subscribe
     locales: tuple[str, ...] = ()  # every language the issue is built in; empty: just `locale`
+    postal_address: str = ""  # shown in every footer; US and French law ask for one
 
     @property
     def variants(self) -> tuple[str, ...]:
         """The other languages built beside the main one (`locale`), each in ISSUE/<locale>/."""
         return tuple(locale for locale in self.locales if locale != self.locale)
+
+
+@dataclass(frozen=True)
+class UtmSettings:
+    """utm_… parameters added to post links (never to unsubscribe or archive links); off when
+    `source` is empty. `campaign` may name the issue: {week}, {slug}."""
+
+    source: str = ""
+    medium: str = "email"
+    campaign: str = "{slug}"
+    content: str = ""
+
+    def parameters(self, week: str, slug: str) -> tuple[tuple[str, str], ...]:
+        if not self.source:
+            return ()
+        values = {"source": self.source, "medium": self.medium, "content": self.content}
+        values["campaign"] = self.campaign.replace("{week}", week).replace("{slug}", slug)
+        return tuple(sorted((f"utm_{name}", value) for name, value in values.items() if value))
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,7 @@ class Settings:
     templates: Path
     state: Path
     issues: Path
+    utm: UtmSettings = UtmSettings()
 
     @property
     def root(self) -> Path:
@@ -140,6 +160,7 @@ _SECTIONS: dict[str, set[str]] = {
         "timezone",
         "list_id",
         "subscribe_url",
+        "postal_address",
     },
     "selection": {
         "max_posts",
@@ -168,6 +189,7 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "paths": {"templates", "state", "issues"},
     "gather": {"enrich"},
+    "utm": {"source", "medium", "campaign", "content"},
 }
 _FEED_KEYS = {"url", "name", "weight", "categories", "enrich"}
 
@@ -210,6 +232,13 @@ def parse_settings(raw: dict[str, Any], path: Path, *, state: Path | None = None
         if state
         else where.resolve(values.string(p, "state", where, "paths", ".digest")),
         issues=where.resolve(values.string(p, "issues", where, "paths", "issues")),
+        utm=_utm(tables["utm"], where),
+    )
+
+
+def _utm(u: dict[str, Any], where: Where) -> UtmSettings:
+    return UtmSettings(
+        **{key: values.string(u, key, where, "utm", getattr(UtmSettings(), key)) for key in _SECTIONS["utm"]}
     )
 
 
@@ -238,6 +267,7 @@ def _newsletter(n: dict[str, Any], where: Where) -> NewsletterSettings:
         timezone=values.time_zone(n, "timezone", where, section),
         list_id=values.string(n, "list_id", where, section, ""),
         subscribe_url=values.string(n, "subscribe_url", where, section, ""),
+        postal_address=values.string(n, "postal_address", where, section, ""),
     )
 
 

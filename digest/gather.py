@@ -190,7 +190,7 @@ def _decide_and_write(store: FeedStore, batch: Sequence[_Outcome], now: datetime
     intents = [decide(replace(o.stored, posts=known), o.fetched, o.parsed) for o in batch]
     counts = write(store, intents, now)
     return [
-        replace(i.report, new_posts=count, seconds=o.seconds)
+        replace(i.report, new_posts=count, seconds=o.seconds, title=i.title)
         for o, i, count in zip(batch, intents, counts, strict=True)
     ]
 

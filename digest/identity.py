@@ -34,12 +34,18 @@ _EDITION = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 
 def parse_week(week: str) -> tuple[int, int]:
-    """'2026-W48' → (2026, 48); anything else is a usage error naming the value."""
-    match = _WEEK.match(week.strip())
+    """'2026-W48' (or '2026-w48') → (2026, 48); anything else is a usage error naming the value."""
+    match = _WEEK.match(week.strip().upper())
     if match:
         year, number = int(match.group(1)), int(match.group(2))
-        if 1 <= number <= date(year, 12, 28).isocalendar().week:
+        weeks = date(year, 12, 28).isocalendar().week  # 28 December is always in the last week
+        if 1 <= number <= weeks:
             return year, number
+        if number == 53:
+            raise ConfigError(
+                f"--week {week!r}: {year} has {weeks} ISO weeks, W01 to W{weeks}",
+                hint=f"the week after {year}-W{weeks} is {year + 1}-W01",
+            )
     raise ConfigError(f"--week {week!r} is not an ISO week", hint="write it as YYYY-Www, e.g. 2026-W48")
 
 

@@ -1,31 +1,94 @@
-"""`issue.json`: the frozen issue on disk. Same issue, same bytes; a bad edit names the field."""
+"""`issue.json`: the frozen issue on disk. Same issue, same bytes; a bad edit names the field.
+
+Schema 3. The main edition's `issue.json` holds the issue's content; another edition's
+(`ISSUE/<locale>/issue.json`) holds only what is its own (language, intro, subject, preheader,
+section titles) and takes everything else from the main one, so an edit is made once and every
+edition follows. Nothing derived is stored: `subject` and `preheader` are patterns filled at
+render (`edits.resolve`), a post's plain text is made from its `summary_html`. An unknown key is
+refused, naming the nearest known one: a misspelt key must not be silently dropped.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from digest.edits import EditionPart, compose, literal, part_of, resolve
 from digest.errors import ConfigError, InputError, IssueFileError
 from digest.identity import is_slug
 from digest.models import Image, Issue, Post, Section
+from digest.sanitize import plain_text
 from digest.serial import post_to_dict
 
-SCHEMA = 2  # 2: `slug` and `edition` name the issue (1 had `path`); 1 is still read
+# 3: subject/preheader are patterns, no summary_text, editions hold only their own part, `only`
+# 2: `slug` and `edition` name the issue (1 had `path`); 1 and 2 are still read
+SCHEMA = 3
 ISSUE_FILE = "issue.json"
+_ISSUE_KEYS = {"schema", "config", "sections", "postal_address", "utm"} | {
+    f.name for f in fields(Issue) if f.name not in ("sections", "only", "postal_address", "utm")
+}
+_EDITION_KEYS = {
+    "schema",
+    "config",
+    "slug",
+    "edition",
+    "locale",
+    "intro",
+    "subject",
+    "preheader",
+    "section_titles",
+}
+_POST_KEYS = {f.name for f in fields(Post)} - {"summary_text"} | {"editions"}
+_IMAGE_KEYS = {f.name for f in fields(Image)}
 
 
-def issue_to_json(issue: Issue, *, config: str = "") -> str:
+def issue_to_json(issue: Issue, *, config: str = "", main: Issue | None = None) -> str:
     """`config`: the newsletter's digest.toml, relative to the issue folder, so that `render` and
-    `preview` use that newsletter's templates wherever they are run from."""
+    `preview` use that newsletter's templates wherever they are run from. Another edition
+    (`issue.edition`) built beside `main` is written as its own part only."""
+    if issue.edition and main is not None:
+        return _dump(_edition_data(part_of(issue, main), issue.ref.slug), config)
     data = asdict(issue)
+    for derived in ("only", "utm", "postal_address"):
+        data.pop(derived)
+    if issue.postal_address:
+        data["postal_address"] = issue.postal_address
+    if issue.utm:
+        data["utm"] = dict(issue.utm)
     data["slug"] = issue.ref.slug  # an issue made in code may leave it to the week
+    only = dict(issue.only)
     data["sections"] = [
-        {"title": section.title, "posts": [post_to_dict(post) for post in section.posts]}
+        {"title": section.title, "posts": [_post_data(post, only.get(post.id)) for post in section.posts]}
         for section in issue.sections
     ]
+    return _dump(data, config)
+
+
+def _post_data(post: Post, editions: tuple[str, ...] | None) -> dict[str, Any]:
+    data = post_to_dict(post)
+    del data["summary_text"]  # made from summary_html when rendered
+    if editions is not None:
+        data["editions"] = list(editions)
+    return data
+
+
+def _edition_data(part: EditionPart, slug: str) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "edition": part.edition,
+        "locale": part.locale,
+        "intro": part.intro,
+        "subject": part.subject,
+        "preheader": part.preheader,
+        "section_titles": dict(part.titles),
+    }
+
+
+def _dump(data: dict[str, Any], config: str) -> str:
     if config:
         data["config"] = config
     return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
@@ -54,14 +117,17 @@ def numbers_in(issues: Path) -> dict[str, int]:
     return numbers
 
 
-def refuse_to_lose_edits(directory: Path, issue: Issue, force: bool) -> None:
-    """A rebuild must not silently replace an issue.json the editor has changed."""
+def refuse_to_lose_edits(directory: Path, content: str, force: bool) -> None:
+    """A rebuild must not silently replace an issue.json the editor has changed: `content`, what
+    the build would write, must be what is there (the `config` line aside)."""
     existing = directory / ISSUE_FILE
     if force or not existing.is_file():
         return
     try:
-        same = issue_to_json(read_issue(directory)) == issue_to_json(issue)
-    except IssueFileError:
+        before = json.loads(existing.read_text(encoding="utf-8"))
+        after = json.loads(content)
+        same = isinstance(before, dict) and {**before, "config": ""} == {**after, "config": ""}
+    except (OSError, ValueError):
         same = False
     if not same:
         raise ConfigError(
@@ -71,7 +137,59 @@ def refuse_to_lose_edits(directory: Path, issue: Issue, force: bool) -> None:
 
 
 def read_issue(issue_dir: Path) -> Issue:
+    """The issue as its edition shows it, everything derived computed from its content now."""
+    issue = read_stored(issue_dir)
+    try:
+        return resolve(issue)
+    except IssueFileError as exc:
+        raise IssueFileError(f"{issue_dir / ISSUE_FILE}: {exc}", hint=exc.hint) from None
+
+
+def read_stored(issue_dir: Path) -> Issue:
+    """The issue as stored: patterns unfilled, every post (some maybe for other editions only);
+    another edition's folder gives the main issue's content with that edition's own part."""
+    data = _load(issue_dir / ISSUE_FILE)
     path = issue_dir / ISSUE_FILE
+    if isinstance(data, dict) and data.get("schema") == SCHEMA and data.get("edition"):
+        part = _edition_part(data, path)
+        main = read_stored(issue_dir.parent)
+        if main.edition or main.ref.slug != data.get("slug"):
+            _Fields(path).fail("slug", f"{data.get('slug')!r} is not the issue of {issue_dir.parent}")
+        return compose(main, part)
+    issue = issue_from_dict(data, path)
+    _matches_folder(issue, issue_dir, _Fields(path))
+    return issue
+
+
+def _matches_folder(issue: Issue, issue_dir: Path, field: _Fields) -> None:
+    """The folder is named after the issue: a slug edited by hand would make them disagree."""
+    name = issue_dir.resolve().name
+    own = issue.edition or issue.ref.slug
+    if (is_slug(name) or issue.edition) and name != own:
+        key = "edition" if issue.edition else "slug"
+        field.fail(key, f"{own!r}, but the folder is {name!r}", "the folder names the issue: keep them equal")
+
+
+def _edition_part(data: dict[str, Any], path: Path) -> EditionPart:
+    field = _Fields(path)
+    field.known(data, _EDITION_KEYS, "", "the rest comes from the main edition's issue.json: edit it there")
+    titles = field.get(data, "section_titles", dict, {})
+    if not all(isinstance(value, str) for value in titles.values()):
+        field.fail("section_titles", "every title must be a string")
+    part = EditionPart(
+        edition=field.get(data, "edition", str),
+        locale=field.get(data, "locale", str),
+        intro=field.get(data, "intro", str, ""),
+        subject=field.get(data, "subject", str, ""),
+        preheader=field.get(data, "preheader", str, ""),
+        titles=tuple(sorted(titles.items())),
+    )
+    if part.locale != part.edition:
+        field.fail("locale", f"{part.locale!r}: the edition {part.edition!r} is in its own language")
+    return part
+
+
+def _load(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -81,33 +199,33 @@ def read_issue(issue_dir: Path) -> Issue:
     except UnicodeDecodeError as exc:
         raise IssueFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise IssueFileError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
-    return issue_from_dict(data, path)
 
 
 def issue_from_dict(data: Any, path: Path) -> Issue:
     field = _Fields(path)
     if not isinstance(data, dict):
         field.fail("(top level)", "must be an object")
-    if data.get("schema") not in (1, SCHEMA):
-        field.fail(
-            "schema",
-            f"unknown schema version {data.get('schema')!r}",
-            f"this digest reads schemas 1 and {SCHEMA}",
-        )
+    schema = data.get("schema")
+    if schema not in (1, 2, SCHEMA):
+        field.fail("schema", f"unknown schema version {schema!r}", f"this digest reads schemas 1 to {SCHEMA}")
+    field.legacy = schema != SCHEMA
+    field.known(data, _ISSUE_KEYS | ({"path"} if schema == 1 else set()), "")
     sections = field.get(data, "sections", list)
     week = field.get(data, "week", str)
     slug, edition = _identity(data, week, field)
+    # before schema 3 the subject and preheader were finished texts, not patterns
+    text = (lambda value: value) if schema == SCHEMA else literal
     return Issue(
         newsletter=field.get(data, "newsletter", str),
         week=week,
         locale=field.get(data, "locale", str),
-        subject=field.get(data, "subject", str),
-        preheader=field.get(data, "preheader", str),
+        subject=text(field.get(data, "subject", str)),
+        preheader=text(field.get(data, "preheader", str)),
         intro=field.get(data, "intro", str, ""),
         number=field.get(data, "number", (int, type(None)), None),
         base_url=field.get(data, "base_url", str, ""),
@@ -116,7 +234,32 @@ def issue_from_dict(data: Any, path: Path) -> Issue:
         slug=slug,
         edition=edition,
         sections=tuple(_section(section, f"sections[{i}]", field) for i, section in enumerate(sections)),
+        only=_only(sections, field),
+        postal_address=field.get(data, "postal_address", str, ""),
+        utm=_utm(field.get(data, "utm", dict, {}), field),
     )
+
+
+def _only(sections: list[Any], field: _Fields) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Posts marked `"editions": [...]`: shown in those editions only."""
+    only: dict[str, tuple[str, ...]] = {}
+    for i, section in enumerate(sections):
+        for j, post in enumerate(section["posts"]):
+            editions = field.get(post, "editions", list, None, where=f"sections[{i}].posts[{j}]")
+            if editions is not None:
+                if not editions or not all(isinstance(code, str) for code in editions):
+                    field.fail(f"sections[{i}].posts[{j}].editions", 'must list language codes, e.g. ["fr"]')
+                only[post["id"]] = tuple(editions)
+    return tuple(sorted(only.items()))
+
+
+def _utm(data: dict[str, Any], field: _Fields) -> tuple[tuple[str, str], ...]:
+    for key, value in data.items():
+        if not key.startswith("utm_") or not isinstance(value, str):
+            field.fail(
+                f"utm.{key}", "must be a utm_… parameter with a text value", 'e.g. "utm_source": "digest"'
+            )
+    return tuple(sorted(data.items()))  # as issue.json keeps them: a rebuild gives the same bytes
 
 
 def _identity(data: dict[str, Any], week: str, field: _Fields) -> tuple[str, str]:
@@ -134,12 +277,27 @@ def _identity(data: dict[str, Any], week: str, field: _Fields) -> tuple[str, str
 class _Fields:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.legacy = False  # schema 1 or 2: derived keys (summary_text) are read and ignored
 
     def fail(self, name: str, problem: str, hint: str | None = None) -> Any:
         raise IssueFileError(
             f"{self.path}: {name}: {problem}",
             hint=hint or "fix the field, then run `digest render`",
         )
+
+    def known(self, data: Any, keys: set[str], where: str, hint: str = "") -> None:
+        """Refuse a key nobody reads, naming the nearest one that is read."""
+        if not isinstance(data, dict):
+            return
+        for key in sorted(data):
+            if key not in keys:
+                nearest = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.5)
+                guess = f"did you mean {nearest[0]!r}? " if nearest else ""
+                self.fail(
+                    f"{where}.{key}" if where else key,
+                    "unknown key",
+                    guess + (hint or "known: " + ", ".join(sorted(keys))),
+                )
 
     def get(self, data: Any, key: str, kind: Any, default: Any = ..., where: str = "") -> Any:
         name = f"{where}.{key}" if where else key
@@ -163,6 +321,7 @@ def _day(value: str, name: str, field: _Fields) -> str:
 
 
 def _section(data: Any, where: str, field: _Fields) -> Section:
+    field.known(data, {"title", "posts"}, where)
     posts = field.get(data, "posts", list, where=where)
     return Section(
         title=field.get(data, "title", str, "", where=where),
@@ -171,6 +330,7 @@ def _section(data: Any, where: str, field: _Fields) -> Section:
 
 
 def _post(data: Any, where: str, field: _Fields) -> Post:
+    field.known(data, _POST_KEYS | ({"summary_text"} if field.legacy else set()), where)
     published = field.get(data, "published", str, where=where)
     try:
         moment = datetime.fromisoformat(published)
@@ -179,6 +339,7 @@ def _post(data: Any, where: str, field: _Fields) -> Post:
     if moment.tzinfo is None:
         field.fail(f"{where}.published", "needs a UTC offset, e.g. 2026-11-20T08:00:00+00:00")
     image = field.get(data, "image", (dict, type(None)), None, where=where)
+    field.known(image, _IMAGE_KEYS, f"{where}.image")
     return Post(
         id=field.get(data, "id", str, where=where),
         feed=field.get(data, "feed", str, "", where=where),
@@ -189,7 +350,7 @@ def _post(data: Any, where: str, field: _Fields) -> Post:
         author=field.get(data, "author", str, "", where=where),
         categories=tuple(field.get(data, "categories", list, [], where=where)),
         summary_html=field.get(data, "summary_html", str, "", where=where),
-        summary_text=field.get(data, "summary_text", str, "", where=where),
+        summary_text=plain_text(field.get(data, "summary_html", str, "", where=where)),
         image=Image(
             url=field.get(image, "url", str, where=f"{where}.image"),
             alt=field.get(image, "alt", str, "", where=f"{where}.image"),

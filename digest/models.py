@@ -52,7 +52,10 @@ class Section:
 
 @dataclass(frozen=True)
 class Issue:
-    """Everything rendering needs; frozen into `issue.json`."""
+    """Everything rendering needs; frozen into `issue.json`.
+
+    As stored, `subject` and `preheader` are patterns ({count}, {first}…) and `only` may hide
+    posts from some editions; `edits.resolve` gives the issue as its edition shows it."""
 
     newsletter: str
     week: str  # ISO week, e.g. "2026-W47"
@@ -67,6 +70,10 @@ class Issue:
     last_day: str = ""
     slug: str = ""  # the issue's identity: "2026-W47", or "2026-11-23--2026-11-29" for a span
     edition: str = ""  # "" for the main edition, else this edition's locale
+    # Posts meant for some editions only: post id → the locales of those editions (edits.py).
+    only: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    postal_address: str = ""  # the sender's postal address, shown in the footer
+    utm: tuple[tuple[str, str], ...] = ()  # query parameters added to post links, e.g. utm_source
 
     @property
     def posts(self) -> tuple[Post, ...]:
@@ -120,3 +127,4 @@ class FeedReport:
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     moved_to: str | None = None  # a permanent redirect's target, used from now on
+    title: str = ""  # the feed's own title, when this fetch read one

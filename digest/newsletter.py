@@ -67,13 +67,15 @@ def _upward(folder: Path) -> Path | None:
 
 
 def scaffold(directory: Path, *, force: bool = False) -> Path:
-    """A newsletter folder: digest.toml, templates/, subscribers.csv, sample feeds, a CI workflow.
+    """A newsletter folder: digest.toml, templates/, subscribers.csv, sample feeds, a CI workflow,
+    and a .gitignore that keeps the state, exported messages and secrets out of the repository.
 
     Nothing that exists is overwritten unless `force`: the whole list is checked first.
     """
     files = {
         directory / CONFIG_NAME: SAMPLES / CONFIG_NAME,
         directory / "subscribers.csv": SAMPLES / "subscribers.csv",
+        directory / ".gitignore": SAMPLES / "gitignore",
         directory / ".github" / "workflows" / "digest.yml": SAMPLES / "workflow.yml",
         **{directory / "feeds" / feed.name: feed for feed in sorted((SAMPLES / "feeds").glob("*.xml"))},
         **{directory / "templates" / t.name: t for t in sorted(SHIPPED_TEMPLATES.iterdir()) if t.is_file()},

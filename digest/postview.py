@@ -6,7 +6,9 @@ in how much of the summary they show and how wide their picture may be.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from markupsafe import Markup, escape
 
@@ -65,7 +67,20 @@ class PostView:
     lead: bool
 
 
-def post_view(post: Post, locale: str, *, lead: bool = False) -> PostView:
+def tracked(url: str, utm: Sequence[tuple[str, str]]) -> str:
+    """`url` with the newsletter's utm_… parameters, keeping any the post's own URL has."""
+    if not utm:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {name for name, _ in query}
+    query += [(name, value) for name, value in utm if name not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def post_view(
+    post: Post, locale: str, *, lead: bool = False, utm: Sequence[tuple[str, str]] = ()
+) -> PostView:
     language = (post.language or "").split("-")[0]
     own = language or locale
     lang = language if language and language != locale else ""
@@ -77,7 +92,7 @@ def post_view(post: Post, locale: str, *, lead: bool = False) -> PostView:
     return PostView(
         post=post,
         title=title,
-        url=post.url,
+        url=tracked(post.url, utm),  # only the post's own links: never unsubscribe or archive links
         source=post.source,
         author=post.author,
         date=long_date(post.published, locale),

@@ -8,6 +8,8 @@ measurements are taken inside the frame.
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import html as html_lib
 import json
 import re
@@ -16,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -249,20 +252,31 @@ setInterval(function () {{
 
 
 class PreviewServer:
-    """Serves an issue folder on loopback; re-renders when issue.json or a template changes."""
+    """Serves an issue folder on loopback, and only watches: nothing is ever written.
+
+    Each poll of the page compares the sources (issue.json, the main edition's, the templates) with
+    what they were; only when one changed is the issue rendered again, in memory, and the page
+    told to reload. A render that fails (a typo mid-edit) keeps the last good one on show."""
 
     def __init__(
-        self, issue_dir: Path, rerender: Callable[[], object], watched: Sequence[Path], host: str, port: int
+        self,
+        issue_dir: Path,
+        render: Callable[[], dict[str, str]],
+        watched: Callable[[], Sequence[Path]],
+        host: str,
+        port: int,
     ) -> None:
         if not (issue_dir / "email.html").is_file():
             raise ConfigError(
                 f"{issue_dir} is not an issue folder (no email.html)", hint="build one with `digest build`"
             )
         self.issue_dir = issue_dir
-        self.rerender = rerender
+        self.render = render
         self.watched = watched
         self.stamp = self._stamp()
         self.version = 0
+        self.documents: dict[str, str] = {}  # empty: the files of the folder, as built
+        self.lock = threading.Lock()
         handler = self._handler()
         try:
             self.server = ThreadingHTTPServer((host, port), handler)
@@ -276,23 +290,35 @@ class PreviewServer:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/"
 
-    def _stamp(self) -> tuple[float, ...]:
-        files = [self.issue_dir / "issue.json"]
-        for folder in self.watched:
-            files.extend(sorted(folder.glob("*")) if folder.is_dir() else [])
-        return tuple(path.stat().st_mtime if path.exists() else 0.0 for path in files)
+    def _stamp(self) -> str:
+        """A digest of every source's content: a changed mtime alone (a save without a change,
+        a checkout) is not a change."""
+        digest = hashlib.sha256()
+        for path in self.watched():
+            digest.update(str(path).encode() + b"\0")
+            with contextlib.suppress(OSError):
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
 
     def refresh(self) -> int:
-        """Re-render when an input changed since the last look; the version the page polls for."""
-        stamp = self._stamp()
-        if stamp != self.stamp:
-            self.stamp = stamp
-            try:
-                self.rerender()
-            except DigestError as exc:  # a typo mid-edit: keep serving the last good render
-                print(f"error: {exc}", file=sys.stderr)
-            self.version += 1
-        return self.version
+        """Render again when a source changed since the last look; the version the page polls for."""
+        with self.lock:
+            stamp = self._stamp()
+            if stamp != self.stamp:
+                self.stamp = stamp
+                try:
+                    self.documents = self.render()
+                except DigestError as exc:  # a typo mid-edit: keep serving the last good render
+                    print(f"error: {exc}", file=sys.stderr)
+                    return self.version
+                self.version += 1
+            return self.version
+
+    def document(self, name: str) -> str:
+        with self.lock:
+            if name in self.documents:
+                return self.documents[name]
+        return (self.issue_dir / name).read_text(encoding="utf-8")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         preview = self
@@ -307,7 +333,7 @@ class PreviewServer:
                     self._send(_UI.format(title=title).encode(), "text/html; charset=utf-8")
                 elif path in ("/email.html", "/web.html", "/email.txt", "/dark.html"):
                     name = "email.html" if path == "/dark.html" else path[1:]
-                    body = (preview.issue_dir / name).read_text(encoding="utf-8")
+                    body = preview.document(name)
                     body = dark_variant(body) if path == "/dark.html" else body
                     kind = "text/plain" if name.endswith(".txt") else "text/html"
                     self._send(body.encode("utf-8"), f"{kind}; charset=utf-8")

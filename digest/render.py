@@ -157,7 +157,7 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
         "subject": typography(issue.subject, locale),
         "preheader": typography(issue.preheader, locale),
         "intro": typography(issue.intro, locale),
-        "lead": post_view(issue.posts[0], locale, lead=True) if issue.posts else None,
+        "lead": post_view(issue.posts[0], locale, lead=True, utm=issue.utm) if issue.posts else None,
         "sections": _sections(issue),
         "week": issue.week,
         "week_label": t("week_label", week_number=number, year=year),
@@ -169,6 +169,7 @@ def template_context(issue: Issue, prefix: str) -> dict[str, Any]:
             ),
         ),
         "web_url": issue.web_url,
+        "postal_address": issue.postal_address,
         "subscriber": subscriber,
         "unsubscribe_url": MergeField(prefix, "unsubscribe_url"),
         "greeting": MergeField(prefix, "greeting"),
@@ -187,7 +188,7 @@ def _sections(issue: Issue) -> list[dict[str, Any]]:
     if len(sections) == 1 and not sections[0][0]:
         sections[0] = (translate(issue.locale, "more"), sections[0][1])
     return [
-        {"title": title, "posts": [post_view(post, issue.locale) for post in posts]}
+        {"title": title, "posts": [post_view(post, issue.locale, utm=issue.utm) for post in posts]}
         for title, posts in sections
         if posts
     ]

@@ -60,6 +60,7 @@ class Window:
     end: datetime  # UTC, exclusive
     week: str  # the ISO week of the last day
     slug: str = ""  # names the issue: the week, or the span of days when it is not one ISO week
+    warnings: tuple[str, ...] = ()  # e.g. a span that is not over yet
 
     @property
     def ref(self) -> IssueRef:
@@ -106,8 +107,28 @@ def choose_window(
         today = now.astimezone(zone).date()
         first = parse_day(since, "--since") if since else today - timedelta(days=7)
         last = parse_day(until, "--until") if until else today - timedelta(days=1)
-        return day_window(first, last, zone)
-    return iso_week_window(week or last_complete_week(now, zone), zone)
+        return _when(day_window(first, last, zone), now, zone)
+    return _when(iso_week_window(week or last_complete_week(now, zone), zone), now, zone)
+
+
+def _when(window: Window, now: datetime, zone: ZoneInfo) -> Window:
+    """A span that has not begun is refused; one that is not over is built with a warning."""
+    latest = last_complete_week(now, zone)
+    if window.start > now:
+        raise ConfigError(
+            f"{window.ref} has not begun: it starts on {window.first_day:%A %Y-%m-%d} ({zone.key})",
+            hint=f"the last complete week is {latest}; it is the default",
+        )
+    if window.end > now:
+        ends = window.last_day + timedelta(days=1)
+        return replace(
+            window,
+            warnings=(
+                f"{window.ref} is not over until {ends:%A %Y-%m-%d} 00:00 ({zone.key}): posts published "
+                f"after now are not in it; the last complete week is {latest}",
+            ),
+        )
+    return window
 
 
 def week_of(moment: datetime, zone: ZoneInfo) -> str:
@@ -251,29 +272,21 @@ def build_issue(
     number: int | None = None,
     edition: str = "",
 ) -> Issue:
-    """The frozen issue: subject and preheader from the config patterns or the localised catalogue.
+    """The issue as stored: subject and preheader are the config's patterns or the localised
+    catalogue's, filled at render from the posts the issue then holds (`edits.resolve`).
 
     `edition` is "" for the main edition, else the locale of this other edition."""
     if isinstance(window, str):
         window = iso_week_window(window, editorial.zone)
-    year, week_number = parse_week(window.week)
     locale = editorial.locale
-    values = {
-        "name": editorial.name,
-        "week": window.week,
-        "week_number": week_number,
-        "year": year,
-        "count": len(posts),
-        "first": posts[0].title if posts else "",
-    }
     subject = editorial.rules.subject or _pattern(locale, "subject")
     preheader = editorial.rules.preheader or _pattern(locale, "preheader")
     return Issue(
         newsletter=editorial.name,
         week=window.week,
         locale=locale,
-        subject=subject.format(**values),
-        preheader=preheader.format(**values),
+        subject=subject,
+        preheader=preheader,
         sections=arrange(posts, editorial, pinned),
         intro=intro,
         number=number,
@@ -286,6 +299,6 @@ def build_issue(
 
 
 def _pattern(locale: str, key: str) -> str:
-    """The catalogue's text with its placeholders left in, to be filled by `build_issue`."""
+    """The catalogue's text with its placeholders left in, to be filled at render."""
     names = ("name", "week", "week_number", "year", "count", "first")
     return translate(locale, key, **{name: f"{{{name}}}" for name in names})

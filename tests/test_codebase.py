@@ -55,7 +55,17 @@ def test_no_stage_imports_another_stage() -> None:
             "article",
         },
         "select": {"selection"},
-        "render": {"render", "postview", "check", "findings", "overflow", "layout", "caniemail", "preview"},
+        "render": {
+            "render",
+            "postview",
+            "check",
+            "findings",
+            "overflow",
+            "readability",
+            "layout",
+            "caniemail",
+            "preview",
+        },
         "deliver": {
             "deliver",
             "exports",
@@ -100,9 +110,9 @@ ALLOWED = {("render", "sanitize")}
 
 
 PURE = {
-    "parse", "jsonfeed", "sanitize", "overflow", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
+    "parse", "jsonfeed", "sanitize", "overflow", "readability", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
     "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage", "envelope",
-    "entries", "dates", "images", "summary", "urls", "dedupe",
+    "entries", "dates", "images", "summary", "urls", "dedupe", "edits",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
 

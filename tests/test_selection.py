@@ -12,6 +12,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from digest.config import FeedSettings, ScoreWeights, Settings
+from digest.edits import resolve
 from digest.errors import ConfigError
 from digest.models import Post
 from digest.pipeline import build, editorial
@@ -156,11 +157,15 @@ def test_shuffled_input_gives_the_same_issue(settings: Settings, make_post: Call
 
 def test_subject_and_preheader_are_localised(settings: Settings, make_post: Callable[..., Post]) -> None:
     post = make_post(title="Un titre")
-    french = build_issue([post], editorial(settings), "2026-W47")
+    french = resolve(build_issue([post], editorial(settings), "2026-W47"))
     assert french.subject == "Le Digest des Médias — semaine 47 de 2026"
     assert "«\u00a0Un titre\u00a0»" in french.preheader  # French typography: no-break spaces
-    english = build_issue(
-        [post], editorial(replace(settings, newsletter=replace(settings.newsletter, locale="en"))), "2026-W47"
+    english = resolve(
+        build_issue(
+            [post],
+            editorial(replace(settings, newsletter=replace(settings.newsletter, locale="en"))),
+            "2026-W47",
+        )
     )
     assert english.subject == "Le Digest des Médias — week 47, 2026"
 
@@ -218,7 +223,7 @@ def test_subject_and_preheader_patterns_from_config(
             settings.selection, subject="{name} n°{week_number}", preheader="{count} billets dont {first}"
         ),
     )
-    issue = build_issue([make_post(title="Un")], editorial(patterned), "2026-W47")
+    issue = resolve(build_issue([make_post(title="Un")], editorial(patterned), "2026-W47"))
     assert (issue.subject, issue.preheader) == ("Le Digest des Médias n°47", "1 billets dont Un")
 
 

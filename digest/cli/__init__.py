@@ -17,6 +17,7 @@ import typer
 from digest import __version__
 from digest.cli import delivery, feeds, issues, service, start
 from digest.cli.common import Boundary, err, out, session
+from digest.cli.edit import edit_app
 from digest.cli.subscribers import subscribers_app, unsubscribe_app
 from digest.environment import Environment
 
@@ -45,6 +46,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
 )
 for command in COMMANDS:
     app.command()(command)
+app.add_typer(edit_app, name="edit")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(unsubscribe_app, name="unsubscribe")
 app.add_typer(service.bounces_app, name="bounces")

@@ -25,6 +25,11 @@ from digest.environment import Environment
 from digest.errors import DigestError, InputError, OutputError, StateError
 from digest.newsletter import config_for_issue, find_config
 
+# Default ports, distinct from each other and from the usual local SMTP test servers (aiosmtpd's
+# 8025, Mailpit's and MailHog's 1025 and 8025); tests ask for any free port (0).
+PREVIEW_PORT = 8001
+WEB_PORT = 8080
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 

@@ -74,7 +74,10 @@ def export(
     files = "" if fmt == "eml" else f" in {len(exported.files)} file(s)"
     err.print(
         f"Wrote {exported.written} messages{files} to {exported.directory} "
-        f"({exported.skipped} not active, {len(exported.rejected)} rejected)",
+        f"({exported.skipped} not active, {len(exported.rejected)} rejected"
+        + (
+            f", {len(exported.stale)} stale messages of an earlier export removed)" if exported.stale else ")"
+        ),
         markup=False,
     )
     if exported.rejected:

@@ -37,7 +37,7 @@ def gather(
     if as_json:
         out.print_json(data={"feeds": [feed_json(report) for report in reports]})
     else:
-        print_feeds(reports)
+        print_feeds(reports, {feed.url: feed.name for feed in chosen.feeds})
     failed = sum(report.status == "error" for report in reports)
     if failed and (strict or failed == len(reports)):
         raise typer.Exit(1)

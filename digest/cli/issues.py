@@ -10,6 +10,7 @@ import typer
 from digest import pipeline
 from digest.check import Finding
 from digest.cli.common import (
+    PREVIEW_PORT,
     ConfigOption,
     IssueArgument,
     IssueConfigOption,
@@ -22,39 +23,51 @@ from digest.cli.common import (
     settings,
 )
 from digest.cli.reports import findings_json, print_findings
+from digest.errors import ConfigError
+
+WeekOption = Annotated[
+    str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week).")
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Issues folder (default: issues/ beside digest.toml).")
+]
+PinOption = Annotated[
+    list[str] | None, typer.Option("--pin", help="URL of a post to keep and put first (repeatable).")
+]
+DropOption = Annotated[
+    list[str] | None, typer.Option("--drop", help="URL of a post to leave out (repeatable).")
+]
+SinceOption = Annotated[str | None, typer.Option("--since", help="First day of another span, YYYY-MM-DD.")]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="Last day of that span, YYYY-MM-DD (inclusive).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an issue.json that differs (edited, or new posts).")
+]
+KeepOption = Annotated[
+    bool, typer.Option("--keep", help="An issue built already is kept (edits included), only rendered again.")
+]
 
 
 def build(
     config: ConfigOption = None,
     state: StateOption = None,
-    week: Annotated[
-        str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week).")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Issues folder (default: issues/ beside digest.toml).")
-    ] = None,
-    pin: Annotated[
-        list[str] | None, typer.Option("--pin", help="URL of a post to keep and put first (repeatable).")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option("--drop", help="URL of a post to leave out (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="First day of another span, YYYY-MM-DD.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Last day of that span, YYYY-MM-DD (inclusive).")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an issue.json that differs (edited, or new posts).")
-    ] = False,
+    week: WeekOption = None,
+    out_dir: OutOption = None,
+    pin: PinOption = None,
+    drop: DropOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    force: ForceOption = False,
+    keep: KeepOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Select the week's featured posts and render the issue into OUT/WEEK/.
 
     A span of days (--since/--until) that is not one ISO week makes an issue of its own, in
     OUT/FIRST--LAST/. A week without posts writes nothing and exits 3. An issue.json edited since
-    the last build is never replaced without --force (use `digest render` to keep the edits).
+    the last build is never replaced without --force (use `digest render` to keep the edits);
+    with --keep (the weekly workflow's way) an issue built already is kept and rendered again.
 
     Example: digest build --week 2026-W47 --pin https://blog.example.org/a-post
     """
@@ -67,14 +80,19 @@ def build(
         drops=drop or (),
         since=since,
         until=until,
-        force=force,
+        existing="keep" if keep else "replace" if force else "refuse",
     )
     for warning in built.warnings:
         err.print(f"warning: {warning}", markup=False)
     if as_json:
         data = {"issue": str(built.directory), "slug": built.issue.ref.slug, "week": built.issue.week}
         out.print_json(
-            data={**data, "number": built.issue.number, "posts": len(built.issue.posts)}
+            data={
+                **data,
+                "number": built.issue.number,
+                "posts": len(built.issue.posts),
+                "subject": built.issue.subject,
+            }
             | {"checks": findings_json(built.findings)}
         )
     else:
@@ -117,7 +135,11 @@ def check(
 
     Example: digest check issues/2026-W47 --json
     """
-    findings = pipeline.check(issue_dir, environment(), browser=browser)
+    try:
+        newsletter = issue_settings(issue_dir, None)
+    except ConfigError:  # no newsletter found: the files are checked as they are
+        newsletter = None
+    findings = pipeline.check(issue_dir, environment(), browser=browser, settings=newsletter)
     if as_json:
         out.print_json(data={"ok": all(f.ok for f in findings), "checks": findings_json(findings)})
     else:
@@ -131,7 +153,7 @@ def preview(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8025,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = PREVIEW_PORT,
     shots: Annotated[
         bool, typer.Option("--screenshots", help="Write phone, desktop and dark PNGs instead of serving.")
     ] = False,

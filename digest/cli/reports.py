@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -30,14 +30,22 @@ def feed_json(report: FeedReport) -> dict[str, Any]:
     }
 
 
-def print_feeds(reports: Sequence[FeedReport]) -> None:
+def print_feeds(reports: Sequence[FeedReport], names: Mapping[str, str] | None = None) -> None:
+    """A table of feeds: each named by its configured name (`names`, by URL) or its own title,
+    its URL below; long URLs and errors fold onto more lines, so 80 columns stay legible."""
     table = Table(title="Feeds", title_justify="left")
-    for column in ("feed", "status", "new posts", "warnings", "time", "error"):
-        table.add_column(column, justify="right" if column in ("new posts", "warnings", "time") else "left")
+    table.add_column("feed", overflow="fold", ratio=3)
+    table.add_column("status", no_wrap=True)
+    table.add_column("new", justify="right", no_wrap=True)
+    table.add_column("warn", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=2)
     for report in reports:
-        # Text, not markup: a feed's URL or a server's message may hold "[brackets]".
+        name = (names or {}).get(report.url) or report.title
+        # Text, not markup: a feed's name, URL or a server's message may hold "[brackets]".
+        feed = Text(name, style="bold") + Text("\n" + report.url, style="dim") if name else Text(report.url)
         table.add_row(
-            Text(report.url),
+            feed,
             report.status,
             str(report.new_posts),
             str(len(report.warnings)),

@@ -10,7 +10,7 @@ import typer
 from digest.bounces.apply import apply_findings
 from digest.bounces.findings import Finding
 from digest.bounces.sources import read_imap, read_path
-from digest.cli.common import ConfigOption, environment, err, out
+from digest.cli.common import WEB_PORT, ConfigOption, environment, err, out
 from digest.cli.common import settings as load
 from digest.errors import ConfigError
 from digest.store import open_store
@@ -26,7 +26,7 @@ bounces_app = typer.Typer(
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8025,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = WEB_PORT,
     smtp_url: Annotated[
         str, typer.Option("--smtp-url", help="Where confirmation mails go (else DIGEST_SMTP_URL).")
     ] = "",
@@ -38,7 +38,7 @@ def serve(
     The standard library's threaded server, for development and small lists; in production run
     `digest.web:create_app` under waitress or gunicorn behind HTTPS (docs/web.md).
 
-    Example: digest serve --host 127.0.0.1 --port 8025 --smtp-url smtp://localhost:2525
+    Example: digest serve --host 127.0.0.1 --port 8080 --smtp-url smtp://localhost:2525
     """
     env = environment()
     settings = load(config, env.state)

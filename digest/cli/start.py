@@ -34,7 +34,7 @@ def demo(
                 "messages": exported_json(exported),
             }
         )
-    print_feeds(result.reports)
+    print_feeds(result.reports, {})
     print_findings(built.findings)
     err.print(
         f"\nIssue {built.issue.ref}: {len(built.issue.posts)} posts, “{built.issue.subject}”", markup=False

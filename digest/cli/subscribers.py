@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from digest.cli.common import ConfigOption, environment, err, out
+from digest.cli.common import WEB_PORT, ConfigOption, environment, err, out
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.newsletter import find_config
@@ -303,7 +303,7 @@ def apply(config: ConfigOption = None) -> None:
 @unsubscribe_app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8025,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = WEB_PORT,
     config: ConfigOption = None,
 ) -> None:
     """Answer the List-Unsubscribe links: one-click POST (RFC 8058) and a confirmation page.
@@ -312,7 +312,7 @@ def serve(
     app under waitress or gunicorn behind your HTTPS reverse proxy (docs/subscribers.md).
     The secret comes from DIGEST_UNSUBSCRIBE_SECRET, as for export.
 
-    Example: digest unsubscribe serve --port 8025 --config news/digest.toml
+    Example: digest unsubscribe serve --port 8080 --config news/digest.toml
     """
     settings = _settings(config, required=True)
     assert settings is not None

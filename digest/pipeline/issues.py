@@ -1,4 +1,4 @@
-"""Gather, build, render, check, preview and archive: the issue's half of the pipeline."""
+"""Gather, build, check, preview and archive: the issue's half of the pipeline (see __init__)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from digest import layout
 from digest import preview as preview_stage
 from digest.check import Documents, Finding, check_issue
 from digest.config import Settings
-from digest.deliver import Template
 from digest.environment import Environment
 from digest.errors import InputError, NothingToPublish
-from digest.files import ensure_folder, write_atomically
-from digest.i18n import translate
 from digest.identity import IssueRef
 from digest.issuefile import ISSUE_FILE, issue_to_json, numbers_in, read_issue, refuse_to_lose_edits
-from digest.models import FeedReport, Issue, Post, RenderedIssue
+from digest.models import FeedReport, Issue, Post
 from digest.newsletter import relative_config
-from digest.render import render_issue
+from digest.pipeline.editing import documents, rerender, write_issue
 from digest.selection import Editorial, build_issue, choose_posts, choose_window, day_window, parse_day
 from digest.store import open_store
 
@@ -94,11 +91,21 @@ def build(
     out: Path | None = None,
     pins: Sequence[str] = (),
     drops: Sequence[str] = (),
-    force: bool = False,
+    existing: str = "refuse",
 ) -> Built:
     """Select the posts of a week (or of --since/--until) and render every edition of the issue
-    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language)."""
+    into `<out>/<slug>/` (the main one) and `<out>/<slug>/<locale>/` (each other language).
+
+    `existing` says what to do with an issue built already for that span: "refuse" to replace it
+    when it differs (edited by hand, or new posts), "replace" it, or "keep" it as it is (edits
+    included) and only render it again, so a scheduled job run twice never changes an issue it
+    may have sent."""
     window = choose_window(settings.zone, now=env.now, week=week, since=since, until=until)
+    issues_dir = out or settings.issues
+    folder = issues_dir / window.ref.path
+    if existing == "keep" and (folder / ISSUE_FILE).is_file():
+        kept = f"{window.ref} was built already: kept as it is (edits included) and rendered again"
+        return Built(folder, read_issue(folder), (*window.warnings, kept), tuple(rerender(folder, settings)))
     with open_store(settings.state, env.database_url) as store:
         candidates = store.posts_between(window.start, window.end)
     news = editorial(settings)
@@ -106,24 +113,29 @@ def build(
     if not choice.posts:
         raise NothingToPublish(
             f"no posts in {window.ref} ({len(candidates)} gathered in that span, none selected); no issue written",
-            hint="run `digest gather` first, or choose another --week",
+            hint=" ".join([*window.warnings, "run `digest gather` first, or choose another --week"]),
         )
-    issues_dir = out or settings.issues
     number = _number(settings, issues_dir, window.ref, env)
     editions = [news, *(news.in_locale(locale) for locale in settings.newsletter.variants)]
     issues = [
-        build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code)
+        replace(
+            build_issue(choice.posts, edition, window, pinned=choice.pinned, number=number, edition=code),
+            postal_address=settings.newsletter.postal_address,
+            utm=settings.utm.parameters(window.week, window.ref.slug),
+        )
         for edition, code in zip(editions, ["", *settings.newsletter.variants], strict=True)
     ]
-    for issue in issues:
-        refuse_to_lose_edits(issues_dir / issue.ref.path, issue, force)
+    folders = [issues_dir / issue.ref.path for issue in issues]
+    for issue, folder in zip(issues, folders, strict=True):
+        content = issue_to_json(issue, config=relative_config(settings, folder), main=issues[0])
+        refuse_to_lose_edits(folder, content, existing == "replace")
     findings: list[Finding] = []
-    for issue in issues:
-        folder = issues_dir / issue.ref.path
-        checked = write_issue(issue, folder, settings.templates, config=relative_config(settings, folder))
+    for issue, folder in zip(issues, folders, strict=True):
+        config = relative_config(settings, folder)
+        checked = write_issue(issue, folder, settings.templates, config=config, main=issues[0])
         label = f"[{issue.locale}] " if issue.edition else ""
         findings.extend(replace(finding, message=label + finding.message) for finding in checked)
-    return Built(issues_dir / window.ref.path, issues[0], choice.warnings, tuple(findings))
+    return Built(folders[0], read_issue(folders[0]), (*window.warnings, *choice.warnings), tuple(findings))
 
 
 def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environment) -> int:
@@ -136,39 +148,33 @@ def _number(settings: Settings, issues_dir: Path, ref: IssueRef, env: Environmen
         )
 
 
-def write_issue(issue: Issue, directory: Path, templates: Path | None, *, config: str = "") -> list[Finding]:
-    """Render `issue` and write issue.json, email.html, email.txt, web.html; return the checks.
-
-    `config`, the newsletter's digest.toml relative to `directory`, is recorded in issue.json."""
-    rendered = render_issue(issue, templates)
-    html, text = anonymous(rendered, issue)
-    ensure_folder(directory)
-    files = {
-        ISSUE_FILE: issue_to_json(issue, config=config),
-        "email.html": html,
-        "email.txt": text,
-        "web.html": rendered.web,
-    }
-    for name, content in files.items():
-        write_atomically(directory / name, content)
-    return check_issue(Documents(issue, html, text))
-
-
-def rerender(issue_dir: Path, settings: Settings) -> list[Finding]:
-    """Render an (edited) issue.json again with its newsletter's templates; same issue, same bytes."""
-    return write_issue(
-        read_issue(issue_dir), issue_dir, settings.templates, config=relative_config(settings, issue_dir)
-    )
-
-
-def check(issue_dir: Path, env: Environment | None = None, *, browser: bool = True) -> list[Finding]:
+def check(
+    issue_dir: Path,
+    env: Environment | None = None,
+    *,
+    browser: bool = True,
+    settings: Settings | None = None,
+) -> list[Finding]:
     """The quality gates; with a Chromium ($DIGEST_CHROMIUM, else on PATH) and `browser`, the
-    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs."""
+    layout is measured in it at 320, 375 and 600 px, else only the static layout pass runs.
+
+    With the newsletter's `settings`, the files are also compared with what issue.json renders
+    to now: an edit not rendered yet fails (what is sent is rendered from issue.json)."""
     issue = read_issue(issue_dir)
     html, text = (_read(issue_dir / name) for name in ("email.html", "email.txt"))
     chromium = preview_stage.find_chromium(env.chromium if env else "") if browser else None
     measured = layout.measure(html, chromium) if chromium else None
-    return check_issue(Documents(issue, html, text, layout=measured))
+    findings = check_issue(Documents(issue, html, text, layout=measured))
+    if settings is not None:
+        fresh = documents(issue, settings.templates)
+        stale = [
+            name for name in ("email.html", "email.txt", "web.html") if _read(issue_dir / name) != fresh[name]
+        ]
+        message = (
+            f"{', '.join(stale)} older than issue.json: run `digest render`" if stale else "files up to date"
+        )
+        findings.append(Finding("R1", not stale, message))
+    return findings
 
 
 def _read(path: Path) -> str:
@@ -178,17 +184,6 @@ def _read(path: Path) -> str:
         raise InputError.from_os(str(path), exc) from exc
 
 
-def anonymous(rendered: RenderedIssue, issue: Issue) -> tuple[str, str]:
-    """The email as a reader with no name would see it: for email.html/email.txt, checks and previews."""
-    values = {
-        "greeting": translate(issue.locale, "hello_anonymous"),
-        "unsubscribe_url": f"{issue.base_url}/unsubscribe/",
-    }
-    html = Template.split(rendered.html, rendered.token_prefix).fill(values, escape=True)
-    text = Template.split(rendered.text, rendered.token_prefix).fill(values, escape=False)
-    return html, text
-
-
 def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
     return preview_stage.screenshots(issue_dir, out, preview_stage.find_chromium(env.chromium))
 
@@ -196,9 +191,16 @@ def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
 def preview_server(
     issue_dir: Path, settings: Settings, *, host: str, port: int
 ) -> preview_stage.PreviewServer:
-    """A local server for the issue that re-renders it when issue.json or a template changes."""
+    """A local server for the issue that renders it again, in memory, when issue.json (or the
+    main edition's) or a template changes. It never writes anything."""
+
+    def sources() -> list[Path]:
+        templates = settings.templates
+        files = sorted(templates.rglob("*")) if templates.is_dir() else []
+        return [issue_dir / ISSUE_FILE, issue_dir.parent / ISSUE_FILE, *files]
+
     return preview_stage.PreviewServer(
-        issue_dir, lambda: rerender(issue_dir, settings), [settings.templates], host, port
+        issue_dir, lambda: documents(read_issue(issue_dir), settings.templates), sources, host, port
     )
 
 
