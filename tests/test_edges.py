@@ -59,7 +59,12 @@ def readers_csv(tmp_path: Path) -> Path:
 
 
 def configured(settings: Settings) -> Settings:
-    delivery = replace(settings.delivery, listmonk_lists=MappingProxyType({"": (3,)}), listmonk_template_id=7)
+    delivery = replace(
+        settings.delivery,
+        listmonk_lists=MappingProxyType({"": (3,)}),
+        listmonk_template_id=7,
+        brevo_lists=MappingProxyType({"": (5,)}),
+    )
     return replace(settings, delivery=delivery)
 
 
