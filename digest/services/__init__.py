@@ -12,9 +12,45 @@ checked against.
 from __future__ import annotations
 
 from digest.services import brevo, brevo_campaign, listmonk, mailgun, mailjet, postmark, sendgrid, ses
-from digest.services.common import JSON, Options, Service, Unservable, variable, variables
+from digest.services.common import (
+    JSON,
+    Options,
+    Service,
+    Unservable,
+    address_of,
+    ascii_name,
+    bodies,
+    common_headers,
+    guard_braces,
+    guard_statements,
+    personal,
+    recipient,
+    sender,
+    subject,
+    variable,
+    variables,
+)
 
 BUILT_IN = (sendgrid, mailgun, ses, postmark, listmonk, brevo, brevo_campaign, mailjet)
 SERVICES: dict[str, Service] = {module.SERVICE.name: module.SERVICE for module in BUILT_IN}
 
-__all__ = ["JSON", "SERVICES", "Options", "Service", "Unservable", "variable", "variables"]
+# What an exporter of another package may use (docs/delivery.md, "Your own service").
+__all__ = [
+    "JSON",
+    "SERVICES",
+    "Options",
+    "Service",
+    "Unservable",
+    "address_of",
+    "ascii_name",
+    "bodies",
+    "common_headers",
+    "guard_braces",
+    "guard_statements",
+    "personal",
+    "recipient",
+    "sender",
+    "subject",
+    "variable",
+    "variables",
+]
