@@ -119,7 +119,9 @@ def assert_headers_ascii(raw: bytes) -> None:
                 assert len(line) <= 78 or b"@" in line, line[:100]
 
 
-HEADER_KEYS = {"Headers", "headers", "ReplacementHeaders", "From", "To", "ReplyTo", "FromEmailAddress"}
+HEADER_KEYS = {
+    "Headers", "headers", "ReplacementHeaders", "From", "To", "ReplyTo", "FromEmailAddress", "sender", "replyTo",
+}  # fmt: skip
 
 
 def assert_payload_headers_ascii(value: Any, key: str = "") -> None:

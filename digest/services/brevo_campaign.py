@@ -19,6 +19,7 @@ from digest.deliver import Prepared
 from digest.errors import ConfigError
 from digest.i18n import translate
 from digest.models import Subscriber
+from digest.services.brevo import contact
 from digest.services.common import (
     JSON,
     Options,
@@ -68,7 +69,7 @@ def campaign(prepared: Prepared, options: Options) -> dict[str, JSON]:
     body: JSON = {
         "name": f"{mime.clean(prepared.issue.newsletter)} {prepared.issue.ref.slug}{edition}",
         "subject": guard_statements(subject(prepared), False),
-        "sender": {"name": mime.clean(prepared.sender.display_name), "email": prepared.sender.addr_spec},
+        "sender": contact(prepared.sender.display_name, prepared.sender.addr_spec),
         "htmlContent": markup,
         "recipients": {"listIds": list(options.lists)},
         "tag": f"digest-{prepared.issue.ref.slug}",
