@@ -103,6 +103,8 @@ class DeliverySettings:
     # list IDs for `export --format listmonk`, by edition ("": the one list of a single edition)
     listmonk_lists: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}))
     listmonk_template_id: int = 0  # a blank listmonk campaign template: {{ template "content" . }}
+    # list IDs for `export --format brevo-campaign`, by edition, as listmonk_lists
+    brevo_lists: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}))
     seed: tuple[str, ...] = ()  # addresses that get the issue first in every real `send`
 
 
@@ -186,6 +188,7 @@ _SECTIONS: dict[str, set[str]] = {
         "soft_bounce_limit",
         "seed",
         "listmonk_template_id",
+        "brevo_lists",
     },
     "paths": {"templates", "state", "issues"},
     "gather": {"enrich"},
@@ -309,6 +312,7 @@ def _delivery(d: dict[str, Any], where: Where) -> DeliverySettings:
         listmonk_template_id=values.whole(d, "listmonk_template_id", where, section, 1)
         if "listmonk_template_id" in d
         else 0,
+        brevo_lists=values.ids_by_locale(d, "brevo_lists", where, section),
         soft_bounce_limit=max(1, values.whole(d, "soft_bounce_limit", where, section, 3)),
         seed=values.mailboxes(d, "seed", where, section),
     )

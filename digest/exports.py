@@ -18,15 +18,18 @@ from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
-from digest import outbox
+from digest import exporters, outbox
 from digest.audience import Tally, recipients
 from digest.deliver import Prepared, Sign, render_message
 from digest.errors import DeliveryError, DigestError, ExportFailed, OutputError
 from digest.models import Subscriber
-from digest.services import JSON, SERVICES, Options, Service, Unservable
+from digest.services import JSON, SERVICES, Options, Unservable
 from digest.subscribers import Row, RowProblem
 
-FORMATS = ("eml", "mbox", *SERVICES)
+FORMATS = (
+    *exporters.FILE_FORMATS,
+    *SERVICES,
+)  # the built-in ones; `exporters.discover()` adds installed ones
 T = TypeVar("T")
 
 
@@ -39,9 +42,10 @@ def export(
     sign: Sign | None = None,
     options: Options | None = None,
     unsubscribed: Container[str] = (),
+    exporter: exporters.Exporter | None = None,
 ) -> Tally:
     tally = Tally()
-    service = SERVICES.get(fmt)
+    service = exporter or (None if fmt in exporters.FILE_FORMATS else exporters.discover().found[fmt])
     created = service.files(prepared, options or Options()) if service else {}  # config errors first
     staging = outbox.Staging(out, prepared.issue.ref.slug)
     people = recipients(rows, tally, unsubscribed)
@@ -113,7 +117,7 @@ def export_mbox(
 
 
 def export_service(
-    service: Service,
+    service: exporters.Exporter,
     prepared: Prepared,
     people: Iterable[Subscriber],
     staging: outbox.Staging,
@@ -127,21 +131,26 @@ def export_service(
         path = staging.path(f"{service.name}-subscribers.csv")
         tally.files.append(_write_csv(path, entries, tally))
         return
-    for number, chunk in enumerate(batched(entries, service.limit), start=1):
+    chunks = batched(entries, service.limit, service.max_bytes, service.weight)
+    for number, chunk in enumerate(chunks, start=1):
         path = staging.path(f"{service.name}-{prepared.issue.ref.slug}-{number:04d}.json")
         tally.files.append(outbox.write_json(path, service.request(prepared, chunk)))
         tally.written += len(chunk)
 
 
 def _write_csv(path: Path, entries: Iterable[JSON], tally: Tally) -> Path:
-    """listmonk's subscriber import: email, name, attributes (a JSON object)."""
+    """A subscriber import (listmonk's, Brevo's): the entries' keys are the header, every entry
+    has the same; a value that is an object (listmonk's attributes) is written as JSON."""
     with outbox.atomic_file(path) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["email", "name", "attributes"])
+        header: list[str] = []
         for entry in entries:
+            if not header:
+                header = list(entry)
+                writer.writerow(header)
             writer.writerow(
-                [entry["email"], entry["name"], json.dumps(entry["attributes"], ensure_ascii=False)]
+                [json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v for v in entry.values()]
             )
             tally.written += 1
         text.flush()
@@ -149,7 +158,23 @@ def _write_csv(path: Path, entries: Iterable[JSON], tally: Tally) -> Path:
     return path
 
 
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def batched(
+    items: Iterable[T], size: int, max_bytes: int = 0, weight: Callable[[T], int] | None = None
+) -> Iterator[list[T]]:
+    """Chunks of at most `size` items and, when `max_bytes` is set, at most `max_bytes` of
+    `weight` together (Brevo: 1,000 KB of params a call). One item is never split."""
     iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
+    if not max_bytes or weight is None:
+        while chunk := list(islice(iterator, size)):
+            yield chunk
+        return
+    chunk, total = [], 0
+    for item in iterator:
+        share = weight(item)
+        if chunk and (len(chunk) == size or total + share > max_bytes):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += share
+    if chunk:
         yield chunk

@@ -59,7 +59,12 @@ def readers_csv(tmp_path: Path) -> Path:
 
 
 def configured(settings: Settings) -> Settings:
-    delivery = replace(settings.delivery, listmonk_lists=MappingProxyType({"": (3,)}), listmonk_template_id=7)
+    delivery = replace(
+        settings.delivery,
+        listmonk_lists=MappingProxyType({"": (3,)}),
+        listmonk_template_id=7,
+        brevo_lists=MappingProxyType({"": (5,)}),
+    )
     return replace(settings, delivery=delivery)
 
 
@@ -114,7 +119,9 @@ def assert_headers_ascii(raw: bytes) -> None:
                 assert len(line) <= 78 or b"@" in line, line[:100]
 
 
-HEADER_KEYS = {"Headers", "headers", "ReplacementHeaders", "From", "To", "ReplyTo", "FromEmailAddress"}
+HEADER_KEYS = {
+    "Headers", "headers", "ReplacementHeaders", "From", "To", "ReplyTo", "FromEmailAddress", "sender", "replyTo",
+}  # fmt: skip
 
 
 def assert_payload_headers_ascii(value: Any, key: str = "") -> None:

@@ -45,7 +45,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     service.serve,
 )
 for command in COMMANDS:
-    app.command()(command)
+    app.command(cls=delivery.ExportCommand if command is delivery.export else None)(command)
 app.add_typer(edit_app, name="edit")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(unsubscribe_app, name="unsubscribe")

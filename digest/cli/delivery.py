@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
-from digest import pipeline
+from digest import exporters, pipeline
 from digest.cli.common import (
     IssueArgument,
     IssueConfigOption,
@@ -31,12 +32,21 @@ from digest.sendqueue import Interrupt
 from digest.smtp import parse_smtp_url
 
 
+class ExportCommand(TyperCommand):
+    """`export`, whose `--format` help lists the formats found when it is shown: the built-ins,
+    the installed exporters (entry point group `digest.exporters`), and the broken ones, why."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if isinstance(param, TyperOption) and param.name == "fmt":
+                param.help = exporters.describe(exporters.discover())
+        super().format_help(ctx, formatter)
+
+
 def export(
     issue_dir: IssueArgument,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the messages or request bodies.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="eml, mbox, sendgrid, mailgun, ses, postmark or listmonk.")
-    ] = "eml",
+    fmt: Annotated[str, typer.Option("--format", help="The formats found (shown by --help).")] = "eml",
     config: IssueConfigOption = None,
     subscribers: SubscribersOption = None,
     segment: SegmentOption = None,
@@ -44,9 +54,10 @@ def export(
 ) -> None:
     """Write one personalised message per active subscriber, or a mailing service's request bodies.
 
-    eml: one file per recipient; mbox: one file; sendgrid, mailgun, ses, postmark: JSON request
-    bodies chunked to each API's limit, in the service's own merge syntax; listmonk: a campaign
-    and a subscriber import file (docs/delivery.md). Unsubscribed and bounced rows get nothing;
+    eml: one file per recipient; mbox: one file; sendgrid, mailgun, ses, postmark, brevo,
+    mailjet: JSON request bodies chunked to each API's limits, in the service's own merge
+    syntax; listmonk, brevo-campaign: a campaign and a subscriber import file; an installed
+    exporter (entry point group `digest.exporters`): its own (docs/delivery.md). Unsubscribed and bounced rows get nothing;
     rejected rows, and readers a format cannot serve (a non-ASCII address for a service that takes
     ASCII only), are listed with their line (exit 1) while the others still go out. Files appear
     only once the whole export is written; an export that fails publishes nothing (exit 4).

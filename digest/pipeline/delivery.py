@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from digest import exports, sending
+from digest import exporters, exports, sending
 from digest.audience import edition_rows, with_store
 from digest.config import Settings
 from digest.deliver import Prepared, Sender, prepare
@@ -67,8 +67,7 @@ def export(
     Each reader gets the edition in their language when one was built (in `out/<locale>/`),
     else the main one (in `out/`); `segment` keeps only the readers with that tag.
     """
-    if fmt not in exports.FORMATS:
-        raise ConfigError(f"--format {fmt!r} is not one of {', '.join(exports.FORMATS)}")
+    exporter = _exporter(fmt)
     editions = _prepare_editions(issue_dir, settings, env.unsubscribe_secret)
     main = next(iter(editions))
     signer = _signer(settings, env, editions[main].domain) if fmt in ("eml", "mbox") else None
@@ -80,8 +79,9 @@ def export(
             _readers(subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment),
             out if locale == main else out / locale,
             sign=signer.sign if signer else None,
-            options=_service_options(settings, locale, len(editions)),
+            options=_service_options(settings, fmt, locale, len(editions)),
             unsubscribed=unsubscribed,
+            exporter=exporter,
         )
         for locale, prepared in editions.items()
     ]
@@ -96,15 +96,33 @@ def export(
     )
 
 
-def _service_options(settings: Settings, locale: str, editions: int) -> Options:
-    """listmonk's lists for one edition: its own entry, or the plain list when there is one edition."""
-    lists = settings.delivery.listmonk_lists
+def _exporter(fmt: str) -> exporters.Exporter | None:
+    """The exporter of `--format` (None for eml and mbox); an unknown or broken one is named."""
+    if fmt in exporters.FILE_FORMATS:
+        return None
+    registry = exporters.discover()
+    if fmt in registry.found:
+        exporter: exporters.Exporter = registry.found[fmt]
+        return exporter
+    if fmt in registry.broken:
+        raise ConfigError(f"--format {fmt}: {registry.broken[fmt]}", hint="fix or uninstall that package")
+    raise ConfigError(f"--format {fmt!r} is not one of {', '.join(registry.formats)}")
+
+
+LIST_KEYS = {"listmonk": "listmonk_lists", "brevo-campaign": "brevo_lists"}
+
+
+def _service_options(settings: Settings, fmt: str, locale: str, editions: int) -> Options:
+    """A campaign's lists for one edition (listmonk, Brevo): its own entry, or the plain list
+    when there is one edition."""
+    key = LIST_KEYS.get(fmt, "listmonk_lists")
+    lists = getattr(settings.delivery, key)
     chosen = lists.get(locale, ()) or (lists.get("", ()) if editions == 1 else ())
     if editions > 1 and "" in lists:
         raise ConfigError(
-            f"{settings.path}: [delivery] listmonk_lists is one list for {editions} editions: "
+            f"{settings.path}: [delivery] {key} is one list for {editions} editions: "
             "each campaign would go to every reader, who would get both",
-            hint="one entry per language: listmonk_lists = { fr = [3], en = [4] }",
+            hint=f"one entry per language: {key} = {{ fr = [3], en = [4] }}",
         )
     return Options(chosen, settings.delivery.listmonk_template_id, f"{settings.path} ({locale} edition)")
 

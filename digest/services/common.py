@@ -11,6 +11,7 @@ IDNA, CR/LF removed (SES refuses anything else; the others would pass it on raw)
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,15 +44,27 @@ def _no_files(prepared: Prepared, options: Options) -> dict[str, JSON]:
     return {}
 
 
+def _braces(name: str, is_html: bool) -> str:
+    return "{{" + variable(name) + ("_html" if is_html else "") + "}}"
+
+
+def _json_size(entry: JSON) -> int:
+    return len(json.dumps(entry, ensure_ascii=False).encode())
+
+
 @dataclass(frozen=True)
 class Service:
-    """One mailing service: its per-request limit and how it spells requests and recipients."""
+    """One mailing service (the `digest.exporters` protocol, built in or installed): its
+    per-request limits, how it writes a merge field, and how it spells recipients and requests."""
 
     name: str
     limit: int  # recipients per request, from the service's documentation
     entry: Callable[[Prepared, Subscriber], JSON]  # raises Unservable for a recipient it cannot take
     request: Callable[[Prepared, list[JSON]], JSON] | None  # None: entries go to a CSV file
     files: Callable[[Prepared, Options], dict[str, JSON]] = field(default=_no_files)
+    placeholder: Callable[[str, bool], str] = field(default=_braces)  # (merge field, is_html) → syntax
+    max_bytes: int = 0  # what `weight` counts, at most, in one request (0: no such limit)
+    weight: Callable[[JSON], int] = field(default=_json_size)  # one entry's share of `max_bytes`
 
 
 def variable(name: str) -> str:
@@ -102,6 +115,14 @@ def sender(prepared: Prepared) -> str:
 
 def recipient(subscriber: Subscriber, service: str) -> str:
     return mime.value(mime.address(subscriber.name, address_of(subscriber, service), "To"))
+
+
+def ascii_name(name: str) -> str:
+    """A display name for a JSON `name` field the service turns into a header: one line, and
+    RFC 2047 encoded-words when it is not plain ASCII (so the header stays ASCII whatever the
+    service does with UTF-8)."""
+    text = mime.clean(name)
+    return text if text.isascii() and "=?" not in text else mime.value(mime.encoded_words(text))
 
 
 def reply_to(prepared: Prepared) -> str:
@@ -157,6 +178,11 @@ def rewrite(template: Template, placeholder: Callable[[str], str], literal: Call
 def guard_braces(text: str, is_html: bool) -> str:
     """Literal `{{` must not open a template tag: an HTML entity in HTML, a zero-width space in text."""
     return re.sub(r"\{(?=\{)", "&#123;" if is_html else "{\u200b", text)
+
+
+def guard_statements(text: str, is_html: bool) -> str:
+    """For Django/Twig-like languages (Brevo, Mailjet): `{{`, `{%` and `{#` never open a tag."""
+    return re.sub(r"\{(?=[{%#])", "&#123;" if is_html else "{\u200b", text)
 
 
 def guard_nothing(text: str, is_html: bool) -> str:
