@@ -15,6 +15,7 @@ two corpora and requires the same posts wherever this one accepts a document. Pu
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Any
 
@@ -130,9 +131,8 @@ class _Walk:
     def start(self, name: str, plain: bool, attrs: Dict) -> None:
         self.depth += 1
         base = attrs.get("xml:base", attrs.get("base")) or self.base
-        self.base = (
-            (make_safe_absolute_uri(self.base, base) or self.base) if self.base else _urljoin("", base)
-        )
+        if base or self.base:  # (both empty: feedparser's join gives "")
+            self.base = _scoped_base(self.base, base)
         lang = attrs.get("xml:lang", attrs.get("lang"))
         lang = None if lang == "" else self.lang if lang is None else lang
         if lang and name in ("feed", "rss"):
@@ -324,6 +324,12 @@ def _split_address(author: str) -> tuple[str, str | None]:
     if author and author[-1] == ")":
         author = author[:-1]
     return author.strip(), email
+
+
+@functools.lru_cache(maxsize=1024)
+def _scoped_base(current: str, base: str) -> str:
+    """feedparser's base URI inside an element (once per pair: most elements change nothing)."""
+    return str((make_safe_absolute_uri(current, base) or current) if current else _urljoin("", base))
 
 
 def _repaired(output: str) -> str:

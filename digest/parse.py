@@ -100,8 +100,8 @@ def _read_xml_feed(
     if fast and utf8:
         try:
             feed, fast_entries = fastfeed.read(data, headers)
-        except fastfeed.Unsupported:
-            pass  # feedparser reads it
+        except Exception:
+            pass
         else:
             read: list[Mapping[str, Any]] = [*fast_entries]
             return feed, read, _fast_warnings(charset_warning, headers, len(read))
