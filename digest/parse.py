@@ -100,7 +100,7 @@ def _read_xml_feed(
     if fast and utf8:
         try:
             feed, fast_entries = fastfeed.read(data, headers)
-        except Exception:
+        except Exception:  # Unsupported, or a tree too deep to walk: feedparser reads it
             pass
         else:
             read: list[Mapping[str, Any]] = [*fast_entries]
