@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest import pipeline
-from digest.check import Finding
 from digest.cli.common import (
     ConfigOption,
     IssueArgument,
@@ -21,7 +19,14 @@ from digest.cli.common import (
     out,
     settings,
 )
+from digest.cli.lazy import module
 from digest.cli.reports import findings_json, print_findings
+
+if TYPE_CHECKING:
+    from digest import pipeline
+    from digest.check import Finding
+else:
+    pipeline = module("digest.pipeline")
 
 
 def build(
