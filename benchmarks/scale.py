@@ -31,10 +31,14 @@ GOAL_MB = 250.0
 JUDGED = 2000  # the size the goal is checked at; larger sizes are reported
 
 
-def gather_in_fresh_process(urls: list[str]) -> tuple[float, int, int, float, float]:
-    """(seconds, feeds ok, posts stored, peak MB of the process, peak MB of its largest worker)."""
+Result = tuple[float, int, int, float, float, float, float]
+
+
+def gather_in_fresh_process(urls: list[str]) -> Result:
+    """(seconds, feeds ok, posts stored, peak MB of the process, peak MB of its largest worker,
+    CPU seconds of the process, CPU seconds of its workers)."""
     context = multiprocessing.get_context("spawn")
-    results: Queue[tuple[float, int, int, float, float]] = context.Queue()  # type: ignore[assignment]
+    results: Queue[Result] = context.Queue()  # type: ignore[assignment]
     child = context.Process(target=_gather, args=(urls, results))
     child.start()
     try:
@@ -43,7 +47,7 @@ def gather_in_fresh_process(urls: list[str]) -> tuple[float, int, int, float, fl
         child.join(timeout=60)
 
 
-def _gather(urls: list[str], results: Queue[tuple[float, int, int, float, float]]) -> None:
+def _gather(urls: list[str], results: Queue[Result]) -> None:
     from digest.config import FeedSettings
     from digest.gather import gather_feeds
     from digest.store import open_store
@@ -53,10 +57,20 @@ def _gather(urls: list[str], results: Queue[tuple[float, int, int, float, float]
         started = time.perf_counter()
         reports = gather_feeds(feeds, store, now=NOW)
         seconds = time.perf_counter() - started
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     ok = sum(report.status == "ok" for report in reports)
-    results.put((seconds, ok, sum(report.new_posts for report in reports), own, workers))
+    posts = sum(report.new_posts for report in reports)
+    results.put(
+        (
+            seconds,
+            ok,
+            posts,
+            me.ru_maxrss / 1024,  # KB on Linux
+            children.ru_maxrss / 1024,
+            me.ru_utime + me.ru_stime,
+            children.ru_utime + children.ru_stime,
+        )
+    )
 
 
 def feedparser_alone(feeds: int, items: int) -> tuple[float, float]:
@@ -90,7 +104,7 @@ def one_size(feeds: int, args: argparse.Namespace) -> bool:
     server.start()
     try:
         urls = urls_queue.get(timeout=120)
-        seconds, ok, posts, own, workers = gather_in_fresh_process(urls)
+        seconds, ok, posts, own, workers, own_cpu, workers_cpu = gather_in_fresh_process(urls)
     finally:
         stop.set()
         server.join(timeout=10)
@@ -103,6 +117,10 @@ def one_size(feeds: int, args: argparse.Namespace) -> bool:
         f"({cpu / feeds * 1000:.1f} ms of CPU a document, measured on all {feeds})"
     )
     print(f"  ratio: gather takes {seconds / alone:.2f}x feedparser alone's time")
+    print(
+        f"  CPU: gather {own_cpu + workers_cpu:.1f} s (main process {own_cpu:.1f} s, parse workers "
+        f"{workers_cpu:.1f} s), feedparser alone {cpu:.1f} s: {(own_cpu + workers_cpu) / cpu:.2f}x"
+    )
     print(f"  peak memory: gathering process {own:.0f} MB, largest parse worker {workers:.0f} MB")
     passed = own < GOAL_MB and workers < GOAL_MB
     if feeds == JUDGED:
