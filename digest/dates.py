@@ -170,6 +170,8 @@ def _is_month(word: str) -> bool:
 def _checked(raw: str, guess: Any) -> datetime | None:
     """feedparser's reading of `raw`, when the written date holds its year, month and day (give
     or take the hours of a time zone): otherwise it guessed, and a guess changes with the clock."""
+    if callable(guess):  # `fastfeed` leaves feedparser's reading to be done when it is needed
+        guess = guess()
     if not isinstance(guess, time.struct_time):
         return None
     try:

@@ -10,6 +10,7 @@ docs/gather.md explains the limits, retries and redirects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import zlib
 from collections.abc import AsyncIterator
@@ -63,6 +64,7 @@ class HttpFetcher:
         self.tls = ssl.create_default_context()  # built once: loading the CA bundle costs ~50 ms
 
     async def __aenter__(self) -> HttpFetcher:
+        _more_sockets()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -85,11 +87,26 @@ class HttpFetcher:
                 timeout=TIMEOUT,
                 verify=self.tls,
                 limits=httpx.Limits(max_connections=PER_HOST, max_keepalive_connections=PER_HOST),
+                http2=True,  # where the server offers it (TLS ALPN): one connection, many feeds
                 # Only what `_decoded` can inflate within the size cap, a chunk at a time.
                 headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
                 follow_redirects=False,  # followed by hand, to tell permanent moves from temporary ones
             )
         return self.clients[host]
+
+
+def _more_sockets(wanted: int = 16384) -> None:
+    """Raise the soft limit of open files towards the hard one: each host keeps its connections
+    open until the run ends, and a thousand hosts would exhaust the usual soft limit of 1,024."""
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 async def _fetch_with_retries(client: httpx.AsyncClient, url: str, cache: FeedCache) -> Fetched:

@@ -36,7 +36,7 @@ from digest.models import FeedReport, Post
 from digest.parse import ParsedFeed, parse_or_reason
 from digest.storage import FeedCache, FeedStore
 
-CONCURRENCY = 32  # feeds fetched at once, over all hosts (and PER_HOST from any one host)
+CONCURRENCY = 128  # feeds fetched at once, over all hosts (and PER_HOST from any one host)
 BATCH_PAUSE = 0.05  # seconds; at most this much later in the store, never lost
 PARSE_WORKERS = 4  # processes that parse in a big run (at most one per CPU)
 POOL_FROM = 24  # feeds in a run from which parsing moves to worker processes

@@ -17,26 +17,44 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from digest import dates
+from digest import dates, fastfeed
 from digest.entries import Entry, ParsedFeed, SkipEntry, parsed_feed, short
 from digest.errors import FeedError
 from digest.images import html_candidates, xml_candidates
 from digest.sanitize import text_html
 
-__all__ = ["Entry", "ParsedFeed", "SkipEntry", "parse_feed", "parse_or_reason", "parsed_feed", "short"]
+__all__ = [
+    "Entry",
+    "ParsedFeed",
+    "SkipEntry",
+    "parse_feed",
+    "parse_or_reason",
+    "parsed_feed",
+    "read_fast",
+    "short",
+]
 
 
 def parse_feed(
-    data: bytes, url: str, *, now: datetime, headers: Mapping[str, str] | None = None, name: str = ""
+    data: bytes,
+    url: str,
+    *,
+    now: datetime,
+    headers: Mapping[str, str] | None = None,
+    name: str = "",
+    fast: bool = True,
 ) -> ParsedFeed:
-    """Parse one RSS, Atom or JSON Feed document. A document that is not a feed raises `FeedError`."""
+    """Parse one RSS, Atom or JSON Feed document. A document that is not a feed raises `FeedError`.
+
+    RSS and Atom are read by `fastfeed` when it fully understands the document, else (or with
+    `fast=False`) by feedparser: both give the same posts (tests/test_fastfeed.py)."""
     headers = {key.lower(): value for key, value in (headers or {}).items()}
     if _looks_like_json(data, headers):
         # Imported here: `jsonfeed` builds on this module's `Entry` and `parsed_feed`.
         from digest.jsonfeed import parse_json_feed
 
         return parse_json_feed(data, url, now=now, name=name)
-    feed, entries, warnings = _read_xml_feed(data, url, headers)
+    feed, entries, warnings = _read_xml_feed(data, url, headers, fast)
     return parsed_feed(
         url,
         title=str(feed.get("title", "")),
@@ -47,6 +65,16 @@ def parse_feed(
         now=now,
         name=name,
     )
+
+
+def read_fast(data: bytes, headers: Mapping[str, str] | None = None) -> bool:
+    """Whether `parse_feed` reads this RSS or Atom document with `fastfeed` (else feedparser)."""
+    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    data, lowered, _, utf8 = _trust_utf8(data, lowered)
+    try:
+        return utf8 and not _looks_like_json(data, lowered) and bool(fastfeed.read(data, lowered))
+    except fastfeed.Unsupported:
+        return False
 
 
 def parse_or_reason(
@@ -66,9 +94,17 @@ def parse_or_reason(
 
 
 def _read_xml_feed(
-    data: bytes, url: str, headers: dict[str, str]
+    data: bytes, url: str, headers: dict[str, str], fast: bool
 ) -> tuple[Mapping[str, Any], list[Mapping[str, Any]], list[str]]:
-    data, headers, charset_warning = _trust_utf8(data, headers)
+    data, headers, charset_warning, utf8 = _trust_utf8(data, headers)
+    if fast and utf8:
+        try:
+            feed, fast_entries = fastfeed.read(data, headers)
+        except Exception:  # Unsupported, or a tree too deep to walk: feedparser reads it
+            pass
+        else:
+            read: list[Mapping[str, Any]] = [*fast_entries]
+            return feed, read, _fast_warnings(charset_warning, headers, len(read))
     parsed = feedparser.parse(
         data,
         response_headers=headers,
@@ -88,6 +124,16 @@ def _read_xml_feed(
     return parsed.get("feed", {}), entries, warnings
 
 
+def _fast_warnings(charset_warning: str | None, headers: dict[str, str], entries: int) -> list[str]:
+    """What feedparser would have said of a well-formed document: its charset, its media type."""
+    warnings = [charset_warning] if charset_warning else []
+    content_type = headers.get("content-type", "")
+    if not fastfeed.xml_media_type(content_type):
+        problem = feedparser.NonXMLContentType(f"{content_type} is not an XML media type")
+        warnings.append(_bozo_warning(problem, entries))
+    return warnings
+
+
 # A feed can be perfectly usable and still be "bozo" for these: they only say how it was read.
 _HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
@@ -104,7 +150,7 @@ _XML_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([^"']*)"
 _HEADER_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([^\"';\s]+)[\"']?", re.I)
 
 
-def _trust_utf8(data: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], str | None]:
+def _trust_utf8(data: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], str | None, bool]:
     """Bytes that are valid UTF-8 are read as UTF-8, whatever the header or declaration says.
 
     A `charset=iso-8859-1` header in front of a UTF-8 feed is a common server default, and
@@ -113,11 +159,11 @@ def _trust_utf8(data: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, 
     UTF-16/32 documents (NUL bytes) are left to feedparser's own detection.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:1024]:
-        return data, headers, None
+        return data, headers, None, False
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        return data, headers, None  # feedparser tries the declared charsets, then windows-1252
+        return data, headers, None, False  # feedparser tries the declared charsets, then windows-1252
     content_type = headers.get("content-type", "")
     header_match = _HEADER_CHARSET.search(content_type)
     xml_match = _XML_ENCODING.match(data[:512])
@@ -131,7 +177,7 @@ def _trust_utf8(data: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, 
     headers = {**headers, "content-type": f"{base_type}; charset=utf-8"}
     if xml_match:
         data = data[: xml_match.start(2)] + b"utf-8" + data[xml_match.end(2) :]
-    return data, headers, warning
+    return data, headers, warning, True
 
 
 def _codec(name: str) -> str:

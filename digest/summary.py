@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 _BLOCK = re.compile(r"(<(p|ul|ol|blockquote|pre)\b[^>]*>.*?</\2>|<br>)", re.S)
 _TAG = re.compile(r"<[^>]*>")
-_WS = re.compile(r"\s+")
 _SEPARATORS = " \t\n:|–—-·•,;/»>"
 
 # A whole block that starts a summary and says nothing new: a byline, a date line.
@@ -90,12 +89,9 @@ def clean(fragment: str, *, title: str = "", names: Iterable[str] = ()) -> str:
     fragment = _without_share_links(fragment)
     pieces = [piece for piece in _BLOCK.split(fragment) if piece and piece.strip()]
     pieces = [piece for piece in pieces if piece not in ("p", "ul", "ol", "blockquote", "pre")]
-    if (
-        "".join(pieces).replace(" ", "")
-        != _BLOCK.sub(lambda m: m.group(0), fragment).replace(" ", "").strip()
-    ):
+    if "".join(pieces).replace(" ", "") != fragment.replace(" ", "").strip():
         pieces = [fragment]  # not a flat sequence of blocks: only the edges are cleaned
-    heads = [_key(name) for name in (title, *names) if _key(name)]
+    heads = [key for key in map(_key, (title, *names)) if key]
     kept = _drop_tail(_drop_head(pieces, heads, _key(title)))
     if kept:
         kept[0] = _strip_start(kept[0], heads)
@@ -176,7 +172,7 @@ _END_SPAN = 600  # characters at the end of a summary where its furniture is loo
 
 def _strip_end(piece: str) -> str:
     end = len(piece) - 4 if piece.endswith("</p>") else len(piece)
-    if not _END_WORDS.search(piece, max(0, end - _END_SPAN), end):  # the common case, cheaply
+    if not _end_words(piece, max(0, end - _END_SPAN), end):  # the common case, cheaply
         return piece
     body, tail = piece[:end], piece[end:]
     for pattern in (_INLINE_MORE, _INLINE_COUNT):
@@ -187,6 +183,19 @@ def _strip_end(piece: str) -> str:
     if appeared and _text(body[: appeared.start()]) and _balanced(body[: appeared.start()]):
         body = body[: appeared.start()].rstrip()
     return body + tail
+
+
+_END_WORD_LIST = tuple(_END_WORDS.pattern.split("|"))
+
+
+def _end_words(piece: str, start: int, end: int) -> bool:
+    """`_END_WORDS.search(piece, start, end)`, without the regular expression's cost where the
+    text is ASCII (an alternation tried at every position: 70 µs on a 600-character tail)."""
+    tail = piece[start:end]
+    if tail.isascii():
+        lowered = tail.lower()
+        return any(word in lowered for word in _END_WORD_LIST)
+    return _END_WORDS.search(tail) is not None
 
 
 def _without_share_links(fragment: str) -> str:
@@ -202,9 +211,10 @@ def _balanced(fragment: str) -> bool:
 
 
 def _text(piece: str) -> str:
-    return _WS.sub(" ", html.unescape(_TAG.sub(" ", piece))).strip()
+    # (split and join: `_WS.sub` then strip, at a fraction of the cost; `\s` is `str.isspace`)
+    return " ".join(html.unescape(_TAG.sub(" ", piece)).split())
 
 
 def _key(text: str) -> str:
     """Text compared loosely: case, spacing and edge punctuation aside."""
-    return _WS.sub(" ", text).strip(_SEPARATORS + ".!?…'\"«»“”").casefold()
+    return " ".join(text.split()).strip(_SEPARATORS + ".!?…'\"«»“”").casefold()

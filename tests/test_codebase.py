@@ -47,6 +47,9 @@ def test_no_stage_imports_another_stage() -> None:
             "gather_decide",
             "fetch",
             "parse",
+            "fastfeed",
+            "fastfeed_rules",
+            "fastfeed_media",
             "jsonfeed",
             "sanitize",
             "entries",
@@ -112,7 +115,7 @@ ALLOWED = {("render", "sanitize")}
 PURE = {
     "parse", "jsonfeed", "sanitize", "overflow", "readability", "postview", "greeting", "findings", "gather_decide", "selection", "render", "check", "caniemail",
     "mime", "deliver", "services", "audience", "identity", "models", "serial", "storage", "envelope",
-    "entries", "dates", "images", "summary", "urls", "dedupe", "edits",
+    "entries", "dates", "images", "summary", "urls", "dedupe", "edits", "fastfeed", "fastfeed_rules", "fastfeed_media",
 }  # fmt: skip
 INPUT_OUTPUT = {"digest.store", "digest.journal", "digest.files", "digest.fetch", "digest.outbox", "sqlite3", "httpx", "smtplib", "subprocess", "socket"}  # fmt: skip
 

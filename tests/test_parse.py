@@ -393,6 +393,7 @@ def test_parse_or_reason_turns_every_failure_into_a_reason(monkeypatch: pytest.M
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr("digest.parse.feedparser.parse", broken)
+    monkeypatch.setattr("digest.parse.fastfeed.read", broken)  # the fast path falls back to feedparser
     reason = parse_or_reason(_rss("").encode(), "u", {}, NOW)
     assert reason == "could not be parsed (RecursionError: maximum recursion depth exceeded)"
 

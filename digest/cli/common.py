@@ -13,17 +13,18 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from digest.config import Settings
 from digest.environment import Environment
 from digest.errors import DigestError, InputError, OutputError, StateError
-from digest.newsletter import config_for_issue, find_config
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 # Default ports, distinct from each other and from the usual local SMTP test servers (aiosmtpd's
 # 8025, Mailpit's and MailHog's 1025 and 8025); tests ask for any free port (0).
@@ -104,11 +105,15 @@ def report(message: str, label: str) -> None:
 
 def settings(config: Path | None, state: Path | None = None) -> Settings:
     """`--config`, else digest.toml in . or above; the state folder from --state or $DIGEST_STATE."""
+    from digest.newsletter import find_config  # here: reading a configuration is a command's work
+
     return find_config(config, state=state or environment().state)
 
 
 def issue_settings(issue_dir: Path, config: Path | None, state: Path | None = None) -> Settings:
     """The settings of the newsletter an issue folder belongs to."""
+    from digest.newsletter import config_for_issue
+
     return config_for_issue(issue_dir, config, state=state or environment().state)
 
 

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperOption
 
-from digest import exporters, pipeline
 from digest.cli.common import (
     IssueArgument,
     IssueConfigOption,
@@ -26,10 +25,16 @@ from digest.cli.common import (
     issue_settings,
     out,
 )
+from digest.cli.lazy import module
 from digest.cli.reports import exported_json, print_rows, print_send, send_json, send_progress
-from digest.sender import SendOptions, SendReport
-from digest.sendqueue import Interrupt
-from digest.smtp import parse_smtp_url
+
+if TYPE_CHECKING:
+    from digest import exporters, pipeline, sender, sendqueue, smtp
+    from digest.sender import SendReport
+else:
+    pipeline, sender = module("digest.pipeline"), module("digest.sender")
+    sendqueue, smtp = module("digest.sendqueue"), module("digest.smtp")
+    exporters = module("digest.exporters")
 
 
 class ExportCommand(TyperCommand):
@@ -166,15 +171,15 @@ def send(
     Example: digest send issues/2026-W47 --smtp-url smtp://news@mail.example.org --to me@example.org
     """
     env = environment()
-    target = parse_smtp_url(
+    target = smtp.parse_smtp_url(
         smtp_url, password=env.smtp_password, insecure=insecure, ca_file=ca_file, timeout=timeout
     )
-    options = SendOptions(concurrency, rate, per_connection, dry_run, resend_uncertain, force=force)
+    options = sender.SendOptions(concurrency, rate, per_connection, dry_run, resend_uncertain, force=force)
     settings = issue_settings(issue_dir, config, state)
     if to:
         report = pipeline.send_test(issue_dir, settings, env, target=target, options=options, addresses=to)
         _finish(report, as_json)
-    interrupt = Interrupt()
+    interrupt = sendqueue.Interrupt()
     with send_progress() as advance, interrupts(interrupt):
         report = pipeline.send(
             issue_dir,
@@ -200,7 +205,7 @@ def _finish(report: SendReport, as_json: bool) -> None:
 
 
 @contextmanager
-def interrupts(interrupt: Interrupt) -> Iterator[None]:
+def interrupts(interrupt: sendqueue.Interrupt) -> Iterator[None]:
     """Ctrl-C (and SIGTERM, what CI sends on cancel) asks the run to stop: messages in flight
     finish, the rest is reported, exit 130. A second Ctrl-C stops at once (the journal still
     never lets a message be sent twice)."""

@@ -6,15 +6,20 @@ web desk would call), writes issue.json atomically and renders every edition aga
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest import edits, pipeline
-from digest.check import Finding
 from digest.cli.common import IssueArgument, IssueConfigOption, JsonOption, err, issue_settings, out
+from digest.cli.lazy import module
 from digest.cli.reports import findings_json, print_findings
-from digest.models import Issue
+
+if TYPE_CHECKING:
+    from digest import edits, pipeline
+    from digest.check import Finding
+    from digest.models import Issue
+else:
+    edits, pipeline = module("digest.edits"), module("digest.pipeline")
 
 edit_app = typer.Typer(
     name="edit",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest import pipeline
 from digest.cli.common import ConfigOption, JsonOption, StateOption, environment, out, settings
+from digest.cli.lazy import module
 from digest.cli.reports import feed_json, feed_progress, print_feeds, print_posts
-from digest.serial import post_to_dict
+
+if TYPE_CHECKING:
+    from digest import pipeline, serial
+else:
+    pipeline, serial = module("digest.pipeline"), module("digest.serial")
 
 
 def gather(
@@ -69,6 +73,6 @@ def posts(
     chosen = settings(config, state)
     found = pipeline.stored_posts(chosen, environment(), feed=feed, since=since, until=until)
     if as_json:
-        out.print_json(data={"posts": [post_to_dict(post) for post in found]})
+        out.print_json(data={"posts": [serial.post_to_dict(post) for post in found]})
     else:
         print_posts(found)

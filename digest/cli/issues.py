@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest import pipeline
-from digest.check import Finding
 from digest.cli.common import (
     PREVIEW_PORT,
     ConfigOption,
@@ -22,6 +20,7 @@ from digest.cli.common import (
     out,
     settings,
 )
+from digest.cli.lazy import module
 from digest.cli.reports import findings_json, print_findings
 from digest.errors import ConfigError
 
@@ -47,6 +46,12 @@ ForceOption = Annotated[
 KeepOption = Annotated[
     bool, typer.Option("--keep", help="An issue built already is kept (edits included), only rendered again.")
 ]
+
+if TYPE_CHECKING:
+    from digest import pipeline
+    from digest.check import Finding
+else:
+    pipeline = module("digest.pipeline")
 
 
 def build(

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from digest import pipeline
-from digest.check import Finding
 from digest.cli.common import err, session
-from digest.models import FeedReport, Post
-from digest.sender import Outcome, SendReport
-from digest.subscribers import RowProblem
+
+if TYPE_CHECKING:  # types only: importing them would cost every command their stages
+    from digest import pipeline
+    from digest.check import Finding
+    from digest.models import FeedReport, Post
+    from digest.sender import Outcome, SendReport
+    from digest.subscribers import RowProblem
 
 
 def feed_json(report: FeedReport) -> dict[str, Any]:

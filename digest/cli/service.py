@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest.bounces.apply import apply_findings
-from digest.bounces.findings import Finding
-from digest.bounces.sources import read_imap, read_path
 from digest.cli.common import WEB_PORT, ConfigOption, environment, err, out
 from digest.cli.common import settings as load
 from digest.errors import ConfigError
-from digest.store import open_store
-from digest.subscribers import csv_members
-from digest.tokens import signing_secret
-from digest.unsubscribe import server
-from digest.web import build_app
+
+if TYPE_CHECKING:
+    from digest.bounces.findings import Finding
 
 bounces_app = typer.Typer(
     name="bounces", help="Apply bounces, complaints and mailto unsubscribes.", no_args_is_help=True
@@ -40,6 +35,9 @@ def serve(
 
     Example: digest serve --host 127.0.0.1 --port 8080 --smtp-url smtp://localhost:2525
     """
+    from digest.unsubscribe import server  # here: the web app's imports are this command's alone
+    from digest.web import build_app
+
     env = environment()
     settings = load(config, env.state)
     app = build_app(settings.path, env, smtp_url=smtp_url)
@@ -77,18 +75,23 @@ def import_(
 
     Example: digest bounces import bounces.mbox ~/Maildir/.Bounces ses-events.json --json
     """
+    from digest.bounces import apply, sources  # here: only this command reads bounces
+    from digest.store import open_store
+    from digest.subscribers import csv_members
+    from digest.tokens import signing_secret
+
     env = environment()
     settings = load(config, env.state)
     mailto = settings.delivery.mailto_unsubscribe
     findings: list[Finding] = []
     for given in paths:
         if given.startswith("imaps://"):
-            findings.extend(read_imap(given, env.imap_password, mailto=mailto))
+            findings.extend(sources.read_imap(given, env.imap_password, mailto=mailto))
         else:
-            findings.extend(read_path(Path(given), mailto=mailto))
+            findings.extend(sources.read_path(Path(given), mailto=mailto))
     limit = soft_limit or settings.delivery.soft_bounce_limit
     with open_store(settings.state, env.database_url) as store:
-        applied = apply_findings(
+        applied = apply.apply_findings(
             store,
             settings.list_id,
             signing_secret(env.unsubscribe_secret),

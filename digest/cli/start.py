@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest import pipeline
 from digest.cli.common import JsonOption, environment, err, out
+from digest.cli.lazy import module
 from digest.cli.reports import exported_json, feed_json, findings_json, print_feeds, print_findings
-from digest.newsletter import scaffold
+
+if TYPE_CHECKING:
+    from digest import newsletter, pipeline
+else:
+    newsletter, pipeline = module("digest.newsletter"), module("digest.pipeline")
 
 
 def demo(
@@ -60,5 +64,5 @@ def init(
 
     Example: digest init my-newsletter && cd my-newsletter && digest gather && digest build
     """
-    config = scaffold(directory.resolve(), force=force)
+    config = newsletter.scaffold(directory.resolve(), force=force)
     err.print(f"Created {config}; edit [newsletter] and [[feeds]], then run `digest gather`.", markup=False)

@@ -12,21 +12,29 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from digest.cli.common import WEB_PORT, ConfigOption, environment, err, out
-from digest.config import Settings
+from digest.cli.lazy import module
 from digest.errors import ConfigError
-from digest.newsletter import find_config
-from digest.roster import export_from_store, import_into_store
-from digest.store import database, open_store
-from digest.subscriber_edits import SourceProblem, apply_unsubscribes, import_lists
-from digest.subscribers import RowProblem, Summary, summarise
-from digest.tokens import signing_secret
-from digest.unsubscribe import UnsubscribeApp, list_id_of, server
+
+if TYPE_CHECKING:
+    from digest import newsletter, roster, subscriber_edits, subscribers, tokens, unsubscribe
+    from digest import store as state_store
+    from digest.config import Settings
+    from digest.subscriber_edits import SourceProblem
+    from digest.subscribers import RowProblem, Summary
+else:
+    newsletter, roster, state_store = (
+        module("digest.newsletter"),
+        module("digest.roster"),
+        module("digest.store"),
+    )
+    subscriber_edits, subscribers = module("digest.subscriber_edits"), module("digest.subscribers")
+    tokens, unsubscribe = module("digest.tokens"), module("digest.unsubscribe")
 
 subscribers_app = typer.Typer(
     name="subscribers",
@@ -51,7 +59,7 @@ def _settings(config: Path | None, *, required: bool) -> Settings | None:
     """
     state = environment().state
     try:
-        return find_config(config, state=state)
+        return newsletter.find_config(config, state=state)
     except ConfigError:
         if config or required:
             raise
@@ -70,10 +78,10 @@ def _path(given: Path | None, settings: Settings | None) -> Path:
 def _recorded_unsubscribes(settings: Settings | None) -> frozenset[str]:
     """Unsubscribes in the state; never creates a state folder just to look."""
     url = environment().database_url
-    if settings is None or not (url or database(settings.state).exists()):
+    if settings is None or not (url or state_store.database(settings.state).exists()):
         return frozenset()
-    with open_store(settings.state, url) as store:
-        return store.unsubscribed(list_id_of(settings))
+    with state_store.open_store(settings.state, url) as store:
+        return store.unsubscribed(unsubscribe.list_id_of(settings))
 
 
 @subscribers_app.command("check")
@@ -95,7 +103,7 @@ def check(
     path = _path(csv_path, settings)
     locale = settings.newsletter.locale if settings else "en"
     with _progress(f"Checking {path.name}") as tick:
-        summary = summarise(
+        summary = subscribers.summarise(
             path, default_locale=locale, unsubscribed=_recorded_unsubscribes(settings), on_row=tick
         )
     _print_summary(path, summary, rows=not as_json)
@@ -177,7 +185,7 @@ def _print_problems(
 
 def _where(problem: RowProblem | SourceProblem) -> str:
     line = f"line {problem.line}"
-    return f"{problem.file.name} {line}" if isinstance(problem, SourceProblem) else line
+    return f"{problem.file.name} {line}" if isinstance(problem, subscriber_edits.SourceProblem) else line
 
 
 @subscribers_app.command("import")
@@ -216,7 +224,7 @@ def import_(
     settings = _settings(config, required=out_path is None)
     target = _path(out_path, settings)
     locale = settings.newsletter.locale if settings else "en"
-    imported = import_lists(files, fmt=source.value, out=target, default_locale=locale)
+    imported = subscriber_edits.import_lists(files, fmt=source.value, out=target, default_locale=locale)
     _print_problems(imported.rejected, imported.warnings)
     kept = f" (previous list kept as {imported.backup})" if imported.backup else ""
     err.print(f"Imported {imported.written} subscribers into {imported.out}{kept}.", markup=False)
@@ -233,8 +241,8 @@ def _import_into_store(files: list[Path], source: Source | None, config: Path | 
     assert settings is not None
     env = environment()
     fmt = source.value if source else None
-    with open_store(settings.state, env.database_url) as store:
-        done = import_into_store(
+    with state_store.open_store(settings.state, env.database_url) as store:
+        done = roster.import_into_store(
             store, settings.list_id, files, fmt=fmt, at=env.now, default_locale=settings.newsletter.locale
         )
     for path, problem in done.rejected:
@@ -263,8 +271,8 @@ def export(
     """
     settings = _settings(config, required=True)
     assert settings is not None
-    with open_store(settings.state, environment().database_url) as store:
-        written, events = export_from_store(store, settings.list_id, out_path)
+    with state_store.open_store(settings.state, environment().database_url) as store:
+        written, events = roster.export_from_store(store, settings.list_id, out_path)
     err.print(f"Exported {written} subscribers to {out_path}, their events to {events}.", markup=False)
 
 
@@ -279,11 +287,13 @@ def apply(config: ConfigOption = None) -> None:
     """
     settings = _settings(config, required=True)
     assert settings is not None
-    list_id = list_id_of(settings)
+    list_id = unsubscribe.list_id_of(settings)
     recorded = _recorded_unsubscribes(settings)
-    applied = apply_unsubscribes(settings.delivery.subscribers, recorded) if recorded else None
+    applied = (
+        subscriber_edits.apply_unsubscribes(settings.delivery.subscribers, recorded) if recorded else None
+    )
     if applied and (applied.changed or applied.already):
-        with open_store(settings.state, environment().database_url) as store:
+        with state_store.open_store(settings.state, environment().database_url) as store:
             store.mark_unsubscribes_applied(list_id, (*applied.changed, *applied.already), datetime.now(UTC))
     if applied is None:
         err.print(
@@ -316,10 +326,10 @@ def serve(
     """
     settings = _settings(config, required=True)
     assert settings is not None
-    app = UnsubscribeApp(settings, signing_secret(environment().unsubscribe_secret))
+    app = unsubscribe.UnsubscribeApp(settings, tokens.signing_secret(environment().unsubscribe_secret))
     app.load()
     try:
-        httpd = server(app, host, port)
+        httpd = unsubscribe.server(app, host, port)
     except OSError as exc:
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror}", hint="choose another --port"
