@@ -49,7 +49,7 @@ def layout(docs: Documents, tree: lxml.html.HtmlElement) -> Iterator[Finding]:
     yield Finding(
         "H9",
         True,
-        "the browser layout check did not run (no Chromium: install it or set DIGEST_CHROMIUM)",
+        "the browser layout check did not run: `digest check` runs it where Chromium is installed (or DIGEST_CHROMIUM set)",
         warning=True,
     )
 
