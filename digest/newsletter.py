@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from digest.config import CONFIG_NAME, Settings, load_settings
-from digest.errors import ConfigError
+from digest.errors import ConfigError, IssueFileError
 from digest.files import ensure_folder, write_atomically
-from digest.issuefile import recorded_config
+from digest.issuefile import ISSUE_FILE, recorded_config
 
 SAMPLES = Path(__file__).parent / "samples"
 SHIPPED_TEMPLATES = Path(__file__).parent / "templates"
@@ -35,6 +35,10 @@ def find_config(explicit: Path | None, *, state: Path | None = None, start: Path
 
 def config_for_issue(issue_dir: Path, explicit: Path | None, *, state: Path | None = None) -> Settings:
     """The settings of the newsletter `issue_dir` belongs to (see the module's docstring)."""
+    if not (issue_dir / ISSUE_FILE).is_file():
+        raise IssueFileError(
+            f"{issue_dir / ISSUE_FILE}: not found", hint="give an issue folder built by `digest build`"
+        )
     if explicit:
         return load_settings(explicit, state=state)
     recorded = recorded_config(issue_dir)
