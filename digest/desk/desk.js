@@ -37,7 +37,7 @@
     var button = event.submitter, data = new FormData(form, button);
     var key = button ? button.getAttribute('data-key') : '';
     document.body.setAttribute('aria-busy', 'true');
-    fetch(form.action, { method: 'POST', body: new URLSearchParams(data), credentials: 'same-origin' })
+    fetch(form.getAttribute('action'), { method: 'POST', body: new URLSearchParams(data), credentials: 'same-origin' })
       .then(function (r) { return r.text(); })
       .then(function (html) { swap(html, key, true); })
       .finally(function () { document.body.removeAttribute('aria-busy'); });

@@ -55,7 +55,7 @@ def page(view: View) -> str:
     title = w["title"].format(issue=view.name)
     return (
         f'<!DOCTYPE html><html lang="{e(view.stored.locale)}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
         f'<a class="skip" href="#posts">{e(w["skip"])}</a>'
         f'<header><h1>{e(title)}</h1><div id="bar">{_bar(view, w)}</div></header>'
