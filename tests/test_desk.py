@@ -217,3 +217,44 @@ def test_the_same_issue_json_rendered_again_gives_the_same_bytes(desk: Desk) -> 
     written = {name: (desk.issue / name).read_bytes() for name in OUTPUTS}
     rerender(desk.issue, load_settings(desk.root / "digest.toml"))
     assert {name: (desk.issue / name).read_bytes() for name in OUTPUTS} == written
+
+
+def test_at_an_editions_desk_its_own_texts_change_and_the_posts_stay_the_main_ones(
+    demo: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "demo"
+    shutil.copytree(demo, root)
+    config = root / "digest.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('# locales = ["fr", "en"]', 'locales = ["fr", "en"]'),
+        encoding="utf-8",
+    )
+    built = CliRunner().invoke(
+        app, ["build", "--config", str(config), "--week", "2026-W47", "--force"], env=ENV
+    )
+    assert built.exit_code == 0, built.stderr
+    main, edition = root / "issues/2026-W47", root / "issues/2026-W47/en"
+    server = preview_server(edition, load_settings(config), host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        desk = Desk(root, edition, server)
+        page = desk.request("GET", "/", Cookie=f"{guard.COOKIE}={server.token}")[1]
+        assert 'lang="en"' in page and "Move up" in page and "Make lead" in page
+        main_before = (main / "issue.json").read_bytes()
+        fields = {"subject": "{name}: {count} reads", "preheader": "Read on", "intro": "Hello there."}
+        assert desk.post({"action": "texts", **fields}) == 303
+        assert (main / "issue.json").read_bytes() == main_before  # the main edition's texts untouched
+        ours = json.loads((edition / "issue.json").read_text(encoding="utf-8"))
+        assert ours["subject"] == "{name}: {count} reads" and ours["intro"] == "Hello there."
+        assert "Hello there." in (edition / "email.txt").read_text(encoding="utf-8")
+        first = desk.ids()[0]
+        assert desk.post({"action": "down", "post": first}) == 303  # posts: the main issue's
+        assert read_stored(main).posts[1].id == first
+        assert desk.post({"action": "undo"}) == 303
+        assert read_stored(main).posts[0].id == first
+        assert desk.post({"action": "undo"}) == 303
+        assert "Hello there." not in (edition / "issue.json").read_text(encoding="utf-8")
+    finally:
+        server.shutdown()
+        thread.join(10)
