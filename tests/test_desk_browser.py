@@ -196,6 +196,11 @@ def test_an_editor_makes_the_issue_in_the_browser(browser: Any, open_desk: Desk)
     assert added not in editor.ids() and (desk.issue / "issue.json").read_bytes() != before_undo
     assert read_stored(desk.issue).intro.startswith("Bonjour")  # only the last change undone
 
+    browser.set_window_size(500, 900)  # a phone's width (headless Chromium goes no narrower)
+    width = "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    scroll, client = browser.execute_script(width)
+    assert scroll <= client  # one column, nothing to scroll sideways
+
     written = {name: (desk.issue / name).read_bytes() for name in (*OUTPUTS, "issue.json")}
     rerender(desk.issue, load_settings(desk.root / "digest.toml"))  # the same file, the same bytes
     assert {name: (desk.issue / name).read_bytes() for name in (*OUTPUTS, "issue.json")} == written

@@ -134,11 +134,12 @@ class DeskServer:
     def act(self, fields: dict[str, str]) -> None:
         """One button pressed: its change made (or refused, saying why), the views rendered again."""
         stored = self.shot.stored
-        titles = {p.id: p.title for p in stored.posts}
-        titles |= {post.id: post.title for post, _ in self.session.candidates()}
-        titles |= {p.id: p.title for p in self.session.dropped_posts()}
+        titles = {p.id: p.title for p in self.session.dropped_posts()}
+        titles |= {p.id: p.title for p in stored.posts}
         w = words(stored.locale)
         try:
+            if fields.get("action") == "add":
+                titles |= {post.id: post.title for post, _ in self.session.candidates()}
             notice = perform(self.session, fields, titles, w)
         except DigestError as exc:
             notice = w["failed"].format(error=exc.message + (f" ({exc.hint})" if exc.hint else ""))
