@@ -10,8 +10,9 @@ now, so an edit can never leave a stale copy behind:
 - `compose`: another edition (`ISSUE/<locale>/`) is the main issue's content with only its own
   language, intro, subject, preheader and section titles: a post dropped from the main issue is
   dropped from every edition, unless it is marked for some editions only (`only`);
-- `pin`, `drop`, `move`, `retitle`, `resummarise`: the operations of `digest edit` (and of a
-  future web desk), each naming the post by id, a unique start of its id, or its URL.
+- `pin`, `drop`, `move`, `step`, `add`, `retitle`, `resummarise`, `retext`: the operations of
+  `digest edit` and of the desk (`digest preview`), each naming the post by id, a unique start
+  of its id, or its URL.
 """
 
 from __future__ import annotations
@@ -209,6 +210,63 @@ def drop(issue: Issue, key: str, *, edition: str | None = None, editions: Sequen
     if not left.posts:
         raise ConfigError(f"{post.id} is the last post of {issue.ref}", hint="an issue needs one post")
     return left
+
+
+def step(issue: Issue, key: str, offset: int) -> Issue:
+    """One place up (`offset` -1) or down (+1): past a section's edge, into the next section."""
+    post = find(issue, key)
+    own = next(i for i, s in enumerate(issue.sections) if post in s.posts)
+    position = issue.sections[own].posts.index(post) + 1 + offset
+    if 1 <= position <= len(issue.sections[own].posts):
+        return move(issue, key, position, issue.sections[own].title)
+    target = own + offset
+    if not 0 <= target < len(issue.sections):
+        return issue  # first or last of the issue already
+    size = len(issue.sections[target].posts)
+    return _move_to(issue, post, target, size + 1 if offset < 0 else 1)
+
+
+def _move_to(issue: Issue, post: Post, target: int, position: int) -> Issue:
+    sections = list(_without(issue, post))
+    posts = list(sections[target].posts)
+    posts.insert(position - 1, post)
+    sections[target] = Section(sections[target].title, tuple(posts))
+    return replace(issue, sections=tuple(sections))
+
+
+def add(issue: Issue, post: Post, position: int = 0, section: str | None = None) -> Issue:
+    """Put a post of the week in the issue: at `position` (1 = first; 0 = last) of `section`
+    (by title; default: the last section). A dropped post comes back this way."""
+    if any(post.id == p.id or post.url == p.url for p in issue.posts):
+        raise ConfigError(f"{post.id} ({post.url}) is already in {issue.ref}")
+    if not issue.sections:
+        return replace(issue, sections=(Section("", (post,)),))
+    target = _section_index(issue, section, len(issue.sections) - 1)
+    size = len(issue.sections[target].posts)
+    where = size + 1 if position < 1 else min(position, size + 1)
+    return _move_to(issue, post, target, where)
+
+
+def retext(
+    issue: Issue, *, subject: str | None = None, preheader: str | None = None, intro: str | None = None
+) -> Issue:
+    """New subject or preheader (patterns: `{count}`, `{first}`…, one line) or introduction."""
+    changes: dict[str, str] = {}
+    for field, value in (("subject", subject), ("preheader", preheader)):
+        if value is not None:
+            changes[field] = one_line(value)
+            check_pattern(changes[field], field)
+    if subject is not None and not changes["subject"]:
+        raise ConfigError("the subject cannot be empty")
+    if intro is not None:
+        paragraphs = re.split(r"\n\s*\n", intro.replace("\r\n", "\n").strip())
+        changes["intro"] = "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+    return replace(
+        issue,
+        subject=changes.get("subject", issue.subject),
+        preheader=changes.get("preheader", issue.preheader),
+        intro=changes.get("intro", issue.intro),
+    )
 
 
 def _replace_post(issue: Issue, key: str, change: Callable[[Post], Post]) -> Issue:

@@ -1,4 +1,5 @@
-"""Preview: the email as phones, desktops and dark mode show it, in a browser or as PNGs.
+"""Preview: the email as phones, desktops and dark mode show it, as PNGs (the desk, digest/desk/,
+shows it live in a browser).
 
 Headless Chromium (Debian's `chromium`) does the rendering. Its window is never narrower than
 500 px, so a phone is an <iframe> of the phone's width inside a harness page, and the
@@ -8,21 +9,16 @@ measurements are taken inside the frame.
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import html as html_lib
 import json
 import re
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
-import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from digest.errors import ConfigError, DigestError
@@ -203,161 +199,3 @@ def _screenshots(issue_dir: Path, out: Path, chromium: str | None) -> list[Path]
             )
             written.append(target)
     return written
-
-
-_UI = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Preview: {title}</title>
-<style>
-body {{ margin: 0; font: 15px/1.4 system-ui, sans-serif; background: #d9d6d0; color: #1d1b18; }}
-header {{ position: sticky; top: 0; padding: 10px 16px; background: #1f2a44; color: #fff; }}
-header button {{ margin-right: 6px; padding: 6px 12px; border: 0; border-radius: 4px; cursor: pointer; }}
-header button[aria-pressed="true"] {{ background: #ffb59a; font-weight: bold; }}
-main {{ padding: 16px; text-align: center; }}
-iframe {{ border: 1px solid #999; background: #fff; height: 85vh; }}
-pre {{ text-align: left; max-width: 80ch; margin: 0 auto; padding: 16px; background: #fff; white-space: pre-wrap; }}
-</style></head>
-<body>
-<header>
-<strong>{title}</strong> ·
-<button data-width="375" aria-pressed="true">Phone 375</button><button data-width="320">Phone 320</button>
-<button data-width="600">600</button><button data-width="1200">Desktop 1200</button>
-<button id="dark" aria-pressed="false">Dark</button><button id="text" aria-pressed="false">Text part</button>
-</header>
-<main><iframe id="view" title="The email" src="email.html" style="width:375px"></iframe><pre id="plain" hidden></pre></main>
-<script>
-var view = document.getElementById('view'), plain = document.getElementById('plain'), dark = false, version = null;
-function page() {{ return dark ? 'dark.html' : 'email.html'; }}
-document.querySelectorAll('button[data-width]').forEach(function (b) {{
-  b.onclick = function () {{
-    document.querySelectorAll('button[data-width]').forEach(function (o) {{ o.setAttribute('aria-pressed', o === b); }});
-    view.style.width = b.dataset.width + 'px';
-  }};
-}});
-document.getElementById('dark').onclick = function () {{
-  dark = !dark; this.setAttribute('aria-pressed', dark); view.src = page();
-}};
-document.getElementById('text').onclick = function () {{
-  var on = plain.hidden; this.setAttribute('aria-pressed', on); plain.hidden = !on; view.hidden = on;
-  if (on) fetch('email.txt').then(function (r) {{ return r.text(); }}).then(function (t) {{ plain.textContent = t; }});
-}};
-setInterval(function () {{
-  fetch('version').then(function (r) {{ return r.text(); }}).then(function (v) {{
-    if (version !== null && v !== version) {{ view.src = page() + '?v=' + v; if (!plain.hidden) document.getElementById('text').click(), document.getElementById('text').click(); }}
-    version = v;
-  }}).catch(function () {{}});
-}}, 1000);
-</script>
-</body></html>
-"""
-
-
-class PreviewServer:
-    """Serves an issue folder on loopback, and only watches: nothing is ever written.
-
-    Each poll of the page compares the sources (issue.json, the main edition's, the templates) with
-    what they were; only when one changed is the issue rendered again, in memory, and the page
-    told to reload. A render that fails (a typo mid-edit) keeps the last good one on show."""
-
-    def __init__(
-        self,
-        issue_dir: Path,
-        render: Callable[[], dict[str, str]],
-        watched: Callable[[], Sequence[Path]],
-        host: str,
-        port: int,
-    ) -> None:
-        if not (issue_dir / "email.html").is_file():
-            raise ConfigError(
-                f"{issue_dir} is not an issue folder (no email.html)", hint="build one with `digest build`"
-            )
-        self.issue_dir = issue_dir
-        self.render = render
-        self.watched = watched
-        self.stamp = self._stamp()
-        self.version = 0
-        self.documents: dict[str, str] = {}  # empty: the files of the folder, as built
-        self.lock = threading.Lock()
-        handler = self._handler()
-        try:
-            self.server = ThreadingHTTPServer((host, port), handler)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror}", hint="choose another --port"
-            ) from exc
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-    def _stamp(self) -> str:
-        """A digest of every source's content: a changed mtime alone (a save without a change,
-        a checkout) is not a change."""
-        digest = hashlib.sha256()
-        for path in self.watched():
-            digest.update(str(path).encode() + b"\0")
-            with contextlib.suppress(OSError):
-                digest.update(path.read_bytes())
-        return digest.hexdigest()
-
-    def refresh(self) -> int:
-        """Render again when a source changed since the last look; the version the page polls for."""
-        with self.lock:
-            stamp = self._stamp()
-            if stamp != self.stamp:
-                self.stamp = stamp
-                try:
-                    self.documents = self.render()
-                except DigestError as exc:  # a typo mid-edit: keep serving the last good render
-                    print(f"error: {exc}", file=sys.stderr)
-                    return self.version
-                self.version += 1
-            return self.version
-
-    def document(self, name: str) -> str:
-        with self.lock:
-            if name in self.documents:
-                return self.documents[name]
-        return (self.issue_dir / name).read_text(encoding="utf-8")
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        preview = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/version":
-                    self._send(str(preview.refresh()).encode(), "text/plain")
-                elif path == "/":
-                    title = html_lib.escape(preview.issue_dir.name)
-                    self._send(_UI.format(title=title).encode(), "text/html; charset=utf-8")
-                elif path in ("/email.html", "/web.html", "/email.txt", "/dark.html"):
-                    name = "email.html" if path == "/dark.html" else path[1:]
-                    body = preview.document(name)
-                    body = dark_variant(body) if path == "/dark.html" else body
-                    kind = "text/plain" if name.endswith(".txt") else "text/html"
-                    self._send(body.encode("utf-8"), f"{kind}; charset=utf-8")
-                else:
-                    self.send_error(404)
-
-            def _send(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
-
-    def serve_forever(self) -> None:
-        try:
-            self.server.serve_forever()
-        finally:
-            self.server.server_close()
-
-    def shutdown(self) -> None:
-        self.server.shutdown()

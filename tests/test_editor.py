@@ -94,6 +94,7 @@ def test_preview_on_a_port_in_use_exits_2(tmp_path: Path) -> None:
 
 
 def test_preview_only_watches_it_never_writes_and_reloads_only_on_a_change(tmp_path: Path) -> None:
+    import http.cookiejar
     import threading
     import urllib.request
 
@@ -106,15 +107,19 @@ def test_preview_only_watches_it_never_writes_and_reloads_only_on_a_change(tmp_p
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
     def get(path: str) -> str:
-        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+        with browser.open(server.base + path, timeout=10) as response:
             return str(response.read().decode("utf-8"))
 
     def files() -> dict[str, tuple[int, bytes]]:
         return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in issue.glob("*") if p.is_file()}
 
     try:
-        assert "Phone 375" in get("") and "Dark" in get("")
+        with browser.open(server.url, timeout=10) as response:  # the printed URL: token → cookie
+            page = response.read().decode("utf-8")
+        assert "Téléphone 375" in page and "Sombre" in page and "Monter" in page  # a French newsletter
         assert "<h1" in get("email.html")
         assert "prefers-color-scheme" in get("email.html") and "#121212 !important" in get("dark.html")
         assert "https://" in get("email.txt")

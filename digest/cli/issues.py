@@ -156,7 +156,7 @@ def preview(
     issue_dir: IssueArgument,
     config: IssueConfigOption = None,
     host: Annotated[
-        str, typer.Option("--host", help="Address to listen on (loopback by default).")
+        str, typer.Option("--host", help="Loopback address to listen on (127.0.0.1, ::1).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = PREVIEW_PORT,
     shots: Annotated[
@@ -164,10 +164,13 @@ def preview(
     ] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for --screenshots.")] = None,
 ) -> None:
-    """Show the issue at phone and desktop widths, light and dark, with its text part.
+    """The editor's desk: the issue at phone and desktop widths, light and dark, with its text
+    part, and its posts and texts to reorder, lead, pin, drop, restore, add and edit, with undo.
 
-    The page reloads when issue.json or a template changes. --screenshots uses headless Chromium
-    ($DIGEST_CHROMIUM, else the first Chromium on PATH).
+    Every change is saved to issue.json (as `digest edit` does) and every edition rendered
+    again; a change made in an editor or by `digest edit` shows up. Loopback only: open the
+    address printed, with its token. --screenshots uses headless Chromium ($DIGEST_CHROMIUM,
+    else the first Chromium on PATH).
 
     Example: digest preview issues/2026-W47 --screenshots --out shots
     """
@@ -175,8 +178,9 @@ def preview(
         for path in pipeline.screenshots(issue_dir, out_dir or issue_dir / "screenshots", environment()):
             err.print(f"  {path}", markup=False)
         return
-    server = pipeline.preview_server(issue_dir, issue_settings(issue_dir, config), host=host, port=port)
-    err.print(f"Previewing {issue_dir} at {server.url} (Ctrl-C to stop)", markup=False)
+    settings = issue_settings(issue_dir, config)
+    server = pipeline.preview_server(issue_dir, settings, host=host, port=port, env=environment())
+    err.print(f"Desk for {issue_dir} at {server.url} (Ctrl-C to stop)", markup=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from digest.pipeline.delivery import Exported, export, send, send_test, sender
 from digest.pipeline.demo import DEMO_SECRET, Demo, demo
+from digest.pipeline.desk import DeskSession, preview_server
 from digest.pipeline.editing import anonymous, documents, edit, listing, rerender, write_issue
 from digest.pipeline.issues import (
     Built,
@@ -20,7 +21,6 @@ from digest.pipeline.issues import (
     check,
     editorial,
     gather,
-    preview_server,
     screenshots,
     stored_posts,
 )
@@ -29,6 +29,7 @@ __all__ = [
     "DEMO_SECRET",
     "Built",
     "Demo",
+    "DeskSession",
     "Exported",
     "anonymous",
     "archive",

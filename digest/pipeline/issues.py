@@ -188,22 +188,6 @@ def screenshots(issue_dir: Path, out: Path, env: Environment) -> list[Path]:
     return preview_stage.screenshots(issue_dir, out, preview_stage.find_chromium(env.chromium))
 
 
-def preview_server(
-    issue_dir: Path, settings: Settings, *, host: str, port: int
-) -> preview_stage.PreviewServer:
-    """A local server for the issue that renders it again, in memory, when issue.json (or the
-    main edition's) or a template changes. It never writes anything."""
-
-    def sources() -> list[Path]:
-        templates = settings.templates
-        files = sorted(templates.rglob("*")) if templates.is_dir() else []
-        return [issue_dir / ISSUE_FILE, issue_dir.parent / ISSUE_FILE, *files]
-
-    return preview_stage.PreviewServer(
-        issue_dir, lambda: documents(read_issue(issue_dir), settings.templates), sources, host, port
-    )
-
-
 def archive(settings: Settings, *, out: Path, issues: Path | None = None) -> list[Path]:
     """A static site of every built issue and edition (index, one page each, Atom feed) in `out`."""
     newsletter = settings.newsletter
