@@ -37,7 +37,7 @@ def config_for_issue(issue_dir: Path, explicit: Path | None, *, state: Path | No
     """The settings of the newsletter `issue_dir` belongs to (see the module's docstring)."""
     if not (issue_dir / ISSUE_FILE).is_file():
         raise IssueFileError(
-            f"{issue_dir} is not an issue folder ({ISSUE_FILE} not found)",
+            f"{issue_dir} is not an issue folder ({issue_dir / ISSUE_FILE}: not found)",
             hint="give an issue folder built by `digest build`",
         )
     if explicit:
