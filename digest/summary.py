@@ -219,6 +219,7 @@ def _text(piece: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", piece)).split())
 
 
+@lru_cache(maxsize=1024)  # the title and the feed's names are keyed several times a post
 def _key(text: str) -> str:
     """Text compared loosely: case, spacing and edge punctuation aside."""
     return " ".join(text.split()).strip(_SEPARATORS + ".!?…'\"«»“”").casefold()

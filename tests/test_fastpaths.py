@@ -67,6 +67,7 @@ def test_controls_are_removed_exactly_as_the_full_expression_does(summaries: lis
 def test_memoised_text_is_the_text(summaries: list[str]) -> None:
     for fragment in summaries:
         assert summary._text(fragment) == summary._text.__wrapped__(fragment)
+        assert summary._key(fragment) == summary._key.__wrapped__(fragment)
 
 
 NOT_PICTURES = [
