@@ -99,11 +99,11 @@ def read_date(raw: str) -> datetime | None:
     """A date as written, read without guessing: RFC 822 (also with another language's month and
     weekday names, a two-digit year or a time without a colon), or ISO 8601 / RFC 3339. Aware UTC."""
     text = " ".join(raw.split())
-    for candidate in (text, _loose_rfc822(text)):
-        moment = _rfc822(candidate) or _iso(candidate)
-        if moment is not None:
-            return moment
-    return None
+    moment = _rfc822(text) or _iso(text)
+    if moment is not None:  # most dates: the other languages' names need no translating
+        return moment
+    loose = _loose_rfc822(text)
+    return _rfc822(loose) or _iso(loose)
 
 
 def _rfc822(text: str) -> datetime | None:

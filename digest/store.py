@@ -24,6 +24,8 @@ from digest.storage import FeedCache, Store
 from digest.store_subscribers import SubscriberTables
 
 __all__ = ["FeedCache", "SqlStore", "SqliteStore", "open_store", "post_from_dict", "post_to_dict"]
+# `json.dumps(…, ensure_ascii=False)` builds this encoder anew at every call: one for all posts.
+_POST_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class SqlStore(SubscriberTables):
@@ -104,10 +106,7 @@ class SqlStore(SubscriberTables):
         counts = []
         with self.db.transaction():
             for url, title, cache, posts in feeds:
-                rows = [
-                    (p.id, p.url, p.feed, _iso(p.published), json.dumps(post_to_dict(p), ensure_ascii=False))
-                    for p in posts
-                ]
+                rows = [(p.id, p.url, p.feed, _iso(p.published), _POST_JSON(post_to_dict(p))) for p in posts]
                 counts.append(
                     self.db.executemany(
                         """INSERT INTO posts (id, url, feed, published, data) VALUES (?, ?, ?, ?, ?)
@@ -140,7 +139,7 @@ class SqlStore(SubscriberTables):
             (
                 p.url,
                 _iso(p.published),
-                json.dumps(post_to_dict(p), ensure_ascii=False),
+                _POST_JSON(post_to_dict(p)),
                 p.id,
                 p.feed,
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 _BLOCK = re.compile(r"(<(p|ul|ol|blockquote|pre)\b[^>]*>.*?</\2>|<br>)", re.S)
 _TAG = re.compile(r"<[^>]*>")
@@ -70,6 +71,7 @@ _SHARE_LINK = re.compile(
     re.I,
 )
 _ANCHOR = re.compile(r"<a\b[^>]*\bhref=\"([^\"]*)\"[^>]*>(.*?)</a>", re.S)
+_EDGE_BREAKS = re.compile(r"^(?:<br>\s*)+|(?:\s*<br>)+$")
 _FLARE = re.compile(r"<div\s+class=[\"']feedflare[\"'].*?</div>", re.I | re.S)
 
 
@@ -97,7 +99,8 @@ def clean(fragment: str, *, title: str = "", names: Iterable[str] = ()) -> str:
         kept[0] = _strip_start(kept[0], heads)
         kept[-1] = _strip_end(kept[-1])
     result = "".join(kept).strip()
-    result = re.sub(r"^(?:<br>\s*)+|(?:\s*<br>)+$", "", result)
+    if "<br>" in result:
+        result = _EDGE_BREAKS.sub("", result)
     return result if _text(result) else fragment
 
 
@@ -210,11 +213,13 @@ def _balanced(fragment: str) -> bool:
     return fragment.count("<a ") + fragment.count("<a>") == fragment.count("</a>")
 
 
+@lru_cache(maxsize=256)  # a piece's text is asked for several times in one `clean`
 def _text(piece: str) -> str:
     # (split and join: `_WS.sub` then strip, at a fraction of the cost; `\s` is `str.isspace`)
     return " ".join(html.unescape(_TAG.sub(" ", piece)).split())
 
 
+@lru_cache(maxsize=1024)  # the title and the feed's names are keyed several times a post
 def _key(text: str) -> str:
     """Text compared loosely: case, spacing and edge punctuation aside."""
     return " ".join(text.split()).strip(_SEPARATORS + ".!?…'\"«»“”").casefold()
