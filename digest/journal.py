@@ -48,6 +48,7 @@ from pathlib import Path
 
 from digest.environment import Clock, system_clock
 from digest.errors import DeliveryError, JournalBroken, StateError
+from digest.files import write_atomically
 from digest.sqldb import DRIVER_ERRORS, Database, connect, state_errors
 from digest.storage import DEFERRED, FAILED, SENDING, SENT, JournalEntry, JournalKey
 from digest.store import open_store
@@ -131,6 +132,12 @@ class Journal:
         expected, confirmed = self._guard("expected"), self._guard("confirmed")
         if expected == confirmed or force:
             return
+        if _confirmed_on_disk(self.folder) == confirmed:
+            # The run stopped between a checkpoint and its confirmation (a kill at that moment):
+            # the WAL was empty then, nothing was lost; confirm it now.
+            with self.db.transaction():
+                self._upsert_guard("confirmed", expected)
+            return
         raise StateError(
             f"the send journal in {self.db.where} lost its last records: the state was copied "
             f"or restored without its {Path(self.db.where).name}-wal file after a send was interrupted",
@@ -147,6 +154,7 @@ class Journal:
             self._set_guard("expected", str(epoch))
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             self._set_guard("confirmed", str(epoch))
+            _note_confirmed(self.folder, str(epoch))
 
     def _set_guard(self, name: str, value: str) -> None:
         try:
@@ -265,6 +273,23 @@ class Journal:
                 (issue, list_id, SENDING),
             ).fetchall()
         return [recipient for (recipient,) in rows]
+
+
+CANARY_FILE = "send.canary"  # the last confirmation committed, beside the database (SQLite)
+
+
+def _note_confirmed(folder: Path, epoch: str) -> None:
+    """Written once `confirmed = epoch` is committed: tells a lost WAL (the file says the
+    confirmation happened, the database lacks it) from a run stopped just before confirming."""
+    if folder != Path():
+        write_atomically(folder / CANARY_FILE, epoch + "\n")
+
+
+def _confirmed_on_disk(folder: Path) -> str | None:
+    try:
+        return (folder / CANARY_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None  # no file: a state copied without it, or an older one: the cautious answer
 
 
 @contextmanager
