@@ -326,7 +326,13 @@ def serve(
     """
     settings = _settings(config, required=True)
     assert settings is not None
-    app = unsubscribe.UnsubscribeApp(settings, tokens.signing_secret(environment().unsubscribe_secret))
+    env = environment()
+    app = unsubscribe.UnsubscribeApp(
+        settings,
+        tokens.signing_secret(env.unsubscribe_secret),
+        clock=env.clock,
+        database_url=env.database_url,
+    )
     app.load()
     try:
         httpd = unsubscribe.server(app, host, port)
