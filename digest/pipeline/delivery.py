@@ -159,7 +159,7 @@ def send(
             subscribers or settings.delivery.subscribers, stored, locale, main, editions, segment
         ),
         sign=signer.sign if signer else None,
-        unsubscribes=lambda: _from_store(settings, env)[0],
+        unsubscribes=lambda: _suppressed(settings, env),
         clock=env.clock,
         seeds=settings.delivery.seed,
         interrupt=interrupt,
@@ -238,6 +238,13 @@ def _readers(
 
 def _signer(settings: Settings, env: Environment, domain: str) -> Signer | None:
     return load_signer(settings.delivery, domain, key_text=env.dkim_key, source=str(settings.path))
+
+
+def _suppressed(settings: Settings, env: Environment) -> frozenset[str]:
+    """Who left, now: read again every few seconds during a send, so only the suppressions,
+    not every reader the store knows."""
+    with open_store(settings.state, env.database_url) as store:
+        return store.unsubscribed(settings.list_id)
 
 
 def _from_store(settings: Settings, env: Environment) -> tuple[frozenset[str], dict[str, Subscriber]]:
