@@ -108,11 +108,6 @@ def sync_folder(folder: Path) -> None:
         raise OutputError.from_os(os.fspath(folder), exc) from exc
 
 
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
 def leftovers(folder: Path) -> list[Path]:
     """Temporary files an interrupted writer may have left behind."""
     if not folder.is_dir():

@@ -71,14 +71,6 @@ class IssueRef:
         if self.edition and not _EDITION.match(self.edition):
             raise ConfigError(f"{self.edition!r} is not a language code", hint="e.g. en, fr")
 
-    def edition_of(self, locale: str) -> IssueRef:
-        """The same issue in another language (another edition)."""
-        return IssueRef(self.slug, locale)
-
-    @property
-    def main(self) -> IssueRef:
-        return IssueRef(self.slug)
-
     @property
     def path(self) -> str:
         """The relative path shared by the issue folder, the archive and the web URL."""
