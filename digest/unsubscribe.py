@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email import message_from_bytes
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -36,7 +36,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from digest.config import LOCALES, Settings, load_settings
-from digest.environment import Environment
+from digest.environment import Environment, system_clock
 from digest.errors import ConfigError, DigestError, SubscriberError
 from digest.sqldb import DRIVER_ERRORS
 from digest.storage import Store
@@ -193,7 +193,7 @@ class UnsubscribeApp:
         settings: Settings,
         secret: bytes,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = system_clock,
         log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
         database_url: str = "",
     ) -> None:

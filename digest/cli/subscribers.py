@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -294,7 +293,9 @@ def apply(config: ConfigOption = None) -> None:
     )
     if applied and (applied.changed or applied.already):
         with state_store.open_store(settings.state, environment().database_url) as store:
-            store.mark_unsubscribes_applied(list_id, (*applied.changed, *applied.already), datetime.now(UTC))
+            store.mark_unsubscribes_applied(
+                list_id, (*applied.changed, *applied.already), environment().clock()
+            )
     if applied is None:
         err.print(
             f"No unsubscribes recorded for {list_id}; {settings.delivery.subscribers} unchanged.",

@@ -18,7 +18,6 @@ import hmac
 import json
 import re
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -108,7 +107,7 @@ class Webhooks:
             return False
         stamp, token = str(proof.get("timestamp", "")), str(proof.get("token", ""))
         expected = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
-        fresh = stamp.isdigit() and abs(time.time() - int(stamp)) < 900
+        fresh = stamp.isdigit() and abs(self.clock().timestamp() - int(stamp)) < 900
         return fresh and hmac.compare_digest(expected, str(proof.get("signature", "")))
 
     def _sendgrid(self, environ: WSGIEnvironment, body: bytes, data: Any) -> bool:
